@@ -1,0 +1,150 @@
+"""The ``srprune`` command: thin wiring of argparse onto the library functions.
+
+``srprune train`` / ``srprune test`` hand their arguments to BasicSR's own ``train_pipeline`` /
+``test_pipeline`` (so every BasicSR flag works) with the plugin registered and the current
+directory as root: ``experiments/``, ``tb_logger/`` and ``results/`` appear where the user is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+EPILOG_TRAIN = 'example: srprune train -opt options/train/train_SRCNN_x2.yml --auto_resume'
+EPILOG_TEST = 'example: srprune test -opt options/test/test_SRCNN_x2.yml'
+BASICSR_FLAGS = ('Every flag of BasicSR\'s train.py/test.py is accepted: -opt, --launcher {none,pytorch,slurm}, '
+                 '--auto_resume, --debug, --local_rank, --force_yml key:sub=value ...')
+
+
+def basicsr_argv(args: Sequence[str]) -> list[str]:
+    """BasicSR's parser only knows ``--local_rank``; torch.distributed.launch passes ``--local-rank``."""
+    return [a.replace('--local-rank', '--local_rank', 1) if a.startswith('--local-rank') else a for a in args]
+
+
+def run_basicsr_pipeline(pipeline: Callable[[str], None], prog: str, args: Sequence[str]) -> int:
+    """Run a BasicSR pipeline on ``args`` as if they were its own command line, rooted at the cwd."""
+    saved = sys.argv
+    sys.argv = [prog, *basicsr_argv(args)]
+    try:
+        pipeline(os.getcwd())
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    import srprune_basicsr  # noqa: F401  (compat fixes + registration before BasicSR runs)
+    from basicsr.train import train_pipeline
+
+    return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
+
+
+def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
+    import srprune_basicsr  # noqa: F401
+    from basicsr.test import test_pipeline
+
+    return run_basicsr_pipeline(test_pipeline, 'srprune test', rest)
+
+
+def cmd_prepare(args: argparse.Namespace, rest: list[str]) -> int:
+    from srprune_basicsr.data.prepare import PrepareConfig, prepare, prepare_benchmark
+
+    scales = tuple(sorted(set(args.scales)))
+    if args.benchmark:
+        folders = prepare_benchmark(args.hr, args.out, scales, overwrite=args.overwrite)
+        print('\n'.join(f'{name}: {path}' for name, path in folders.items()))
+        return 0
+    cfg = PrepareConfig(crop=args.crop, step=args.step, thresh=args.thresh, scales=scales)
+    result = prepare(args.hr, args.out, cfg, lmdb=args.lmdb, workers=args.workers, overwrite=args.overwrite)
+    print(f'{result.images} images -> {result.sub_images} sub-images in {result.out}')
+    if result.skipped_small:
+        print(f'{len(result.skipped_small)} image(s) smaller than {cfg.crop} px gave no sub-image, '
+              f'e.g. {result.skipped_small[:5]}')
+    for name, path in {**result.folders, **result.lmdbs}.items():
+        print(f'  {name}: {path}')
+    return 0
+
+
+def cmd_lmdb_build(args: argparse.Namespace, rest: list[str]) -> int:
+    from srprune_basicsr.data.lmdb_tools import build_lmdb_from_folder
+
+    count = build_lmdb_from_folder(args.folder, args.out, overwrite=args.overwrite)
+    print(f'{count} images -> {args.out}')
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
+    from srprune_basicsr.demo import run_demo
+
+    run_demo(Path(args.workdir), iters=args.iters, scale=args.scale, overwrite=args.overwrite)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='srprune', description='Data-efficient SR training on BasicSR.')
+    sub = parser.add_subparsers(dest='command', required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    # train/test arguments go to BasicSR's own parser untouched; these sub-parsers only give --help
+    parser.passthrough = {  # type: ignore[attr-defined]
+        name: sub.add_parser(name, help=f"BasicSR's {name}_pipeline with the plugin", description=BASICSR_FLAGS,
+                             epilog=epilog, formatter_class=fmt, add_help=False)
+        for name, epilog in (('train', EPILOG_TRAIN), ('test', EPILOG_TEST))}
+
+    p = sub.add_parser('prepare', help='HR images -> sub-images + bicubic LR (+ LMDBs)', formatter_class=fmt,
+                       epilog='example: srprune prepare --hr datasets/DIV2K/HR --out datasets/DIV2K_sub '
+                              '--scales 2 4 --crop 480 --step 240 --thresh 48 --lmdb\n'
+                              '         srprune prepare --benchmark --hr ../shared/data/Set5/HR --out datasets/Set5')
+    p.add_argument('--hr', required=True, help='folder of HR images')
+    p.add_argument('--out', required=True, help='output folder (created; refused if it exists)')
+    p.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4])
+    p.add_argument('--crop', type=int, default=480, help='GT sub-image size (BasicSR: 480)')
+    p.add_argument('--step', type=int, default=240, help='stride between sub-images (BasicSR: 240)')
+    p.add_argument('--thresh', type=int, default=48, help='add a border crop if more than this is left (48)')
+    p.add_argument('--lmdb', action='store_true', help='also write BasicSR LMDBs')
+    p.add_argument('--benchmark', action='store_true',
+                   help='whole images: GTmod12 + LRbicx{s}, for validation and test sets')
+    p.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
+    p.add_argument('--overwrite', action='store_true')
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser('lmdb', help='BasicSR LMDB tools')
+    lsub = p.add_subparsers(dest='lmdb_command', required=True)
+    b = lsub.add_parser('build', help='folder of images -> LMDB (file bytes stored as they are)',
+                        epilog='example: srprune lmdb build --folder datasets/x/HR_sub --out datasets/x/HR_sub.lmdb')
+    b.add_argument('--folder', required=True)
+    b.add_argument('--out', required=True)
+    b.add_argument('--overwrite', action='store_true')
+    b.set_defaults(func=cmd_lmdb_build)
+
+    p = sub.add_parser('demo', help='train the SRCNN proxy on scikit-image photos (CPU, minutes)',
+                       epilog='example: srprune demo --workdir demo_run')
+    p.add_argument('--workdir', default='demo_run', help='where data, experiments and logs go')
+    p.add_argument('--iters', type=int, default=None, help='training iterations (default: the option file)')
+    p.add_argument('--scale', type=int, default=2, choices=[2, 3, 4])
+    p.add_argument('--overwrite', action='store_true', help='start over in an existing workdir')
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in ('train', 'test'):
+        if len(argv) == 1 or argv[1] in ('-h', '--help'):
+            parser.passthrough[argv[0]].print_help()
+            return 0
+        return (cmd_train if argv[0] == 'train' else cmd_test)(argparse.Namespace(command=argv[0]), argv[1:])
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args, [])
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f'srprune {args.command}: error: {err}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

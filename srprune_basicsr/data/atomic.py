@@ -1,0 +1,68 @@
+"""Write outputs under a temporary name and rename them into place only when complete.
+
+An interrupted run then leaves no half-written output under the final name, and a rerun can
+start over safely: the stale temporary of an earlier run is removed first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+class OutputExistsError(FileExistsError):
+    """The output exists and the caller did not ask to overwrite it."""
+
+
+def partial_path(final: Path) -> Path:
+    """The temporary name an output is built under, beside its final name."""
+    return final.with_name(final.name + '.partial')
+
+
+def fsync_tree(path: Path) -> None:
+    """Flush every file and directory under ``path`` to disk, so a completed output is durable."""
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary directory that becomes ``final`` when the block succeeds.
+
+    Raises OutputExistsError before any work if ``final`` exists and ``overwrite`` is False.
+    On an exception the temporary directory is removed and ``final`` is left as it was.
+    """
+    final = Path(final)
+    if final.exists() and not overwrite:
+        raise OutputExistsError(f'{final} already exists; pass --overwrite to replace it')
+    tmp = partial_path(final)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_tree(tmp)
+    if final.exists():
+        old = final.with_name(final.name + '.old')
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
