@@ -11,12 +11,12 @@ without the ``functional_tensor`` shim. ``srprune_basicsr/__init__.py`` calls it
 
 from __future__ import annotations
 
-import collections
 import math
 import os
 import sys
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -64,14 +64,32 @@ def checkpoint_map_location() -> Callable[[Any, Any], Any] | str:
     return 'cpu'
 
 
-def allow_training_state_globals() -> None:
-    """Let ``torch.load(weights_only=True)`` read BasicSR's ``.state`` files.
+def _numpy_data_globals() -> list:
+    """numpy's pickle entry points for scalars, arrays and dtypes, under numpy 1 and numpy 2 names."""
+    import numpy as np
 
-    Since torch 2.6 ``torch.load`` only unpickles allow-listed types. BasicSR's MultiStepRestartLR
-    keeps its milestones in a ``collections.Counter``, so every resume of a run with that scheduler
-    fails. Allow-listing Counter keeps the safe loader instead of falling back to full pickle.
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1
+        from numpy.core import multiarray
+    entries: list = [np.ndarray, np.dtype]
+    for name in ('scalar', '_reconstruct'):
+        fn = getattr(multiarray, name)
+        entries += [(fn, f'numpy.core.multiarray.{name}'), (fn, f'numpy._core.multiarray.{name}')]
+    entries += sorted({type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDG'}, key=lambda t: t.__name__)
+    return entries
+
+
+def allow_numpy_in_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read numpy scalars and arrays in checkpoints.
+
+    Since torch 2.6 ``torch.load`` only unpickles allow-listed types, and basicsr 1.4.2 calls it
+    without ``weights_only``, so the safe loader is what runs. BasicSR's metrics return numpy
+    floats, and many BasicSR-based repos (and our own tracking state) keep such values in their
+    checkpoints and training states, which then fail to load. numpy's scalar/array constructors
+    only rebuild data, so allow-listing them keeps the safe loader instead of full pickle.
     """
-    torch.serialization.add_safe_globals([collections.Counter])
+    torch.serialization.add_safe_globals(_numpy_data_globals())
 
 
 def load_training_state(path: str) -> dict:
@@ -176,7 +194,7 @@ def apply() -> None:
     from basicsr.models.base_model import BaseModel
 
     if enabled('weights_only') and 'weights_only' not in _applied:
-        allow_training_state_globals()
+        allow_numpy_in_checkpoints()
         _applied.add('weights_only')
     if enabled('cpu_resume') and 'cpu_resume' not in _applied:
         basicsr.train.load_resume_state = _patched_load_resume_state

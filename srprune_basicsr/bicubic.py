@@ -36,7 +36,7 @@ def _resize_matrix_np(in_length: int, scale: float, antialiasing: bool) -> np.nd
                                                                antialiasing)
     matrix = np.zeros((out_length, in_length), dtype=np.float64)
     for row in range(out_length):
-        for w, aug_index in zip(weights[row].tolist(), indices[row].tolist()):
+        for w, aug_index in zip(weights[row].tolist(), indices[row].tolist(), strict=True):
             matrix[row, _reflect_index(int(aug_index), in_length, sym_start)] += w
     return matrix
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 EPILOG_TRAIN = 'example: srprune train -opt options/train/train_SRCNN_x2.yml --auto_resume'
 EPILOG_TEST = 'example: srprune test -opt options/test/test_SRCNN_x2.yml'
@@ -36,15 +36,17 @@ def run_basicsr_pipeline(pipeline: Callable[[str], None], prog: str, args: Seque
 
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
-    import srprune_basicsr  # noqa: F401  (compat fixes + registration before BasicSR runs)
     from basicsr.train import train_pipeline
+
+    import srprune_basicsr  # noqa: F401  (compat fixes + registration before BasicSR runs)
 
     return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
 
 
 def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
-    import srprune_basicsr  # noqa: F401
     from basicsr.test import test_pipeline
+
+    import srprune_basicsr  # noqa: F401
 
     return run_basicsr_pipeline(test_pipeline, 'srprune test', rest)
 

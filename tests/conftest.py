@@ -27,7 +27,8 @@ def photo_crops(folder: Path, count: int, size: int, offset: int = 0) -> None:
     for i in range(count):
         img = photos[(i + offset) % len(photos)]
         y, x = 40 * (i + offset) % (img.shape[0] - size), 60 * (i + offset) % (img.shape[1] - size)
-        cv2.imwrite(str(folder / f'img{i + offset:03d}.png'), cv2.cvtColor(img[y:y + size, x:x + size], cv2.COLOR_RGB2BGR))
+        crop = cv2.cvtColor(img[y:y + size, x:x + size], cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(folder / f'img{i + offset:03d}.png'), crop)
 
 
 @pytest.fixture(scope='session')

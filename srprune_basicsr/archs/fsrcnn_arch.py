@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
 from basicsr.utils.registry import ARCH_REGISTRY
+from torch import Tensor, nn
 
 
 def _conv_prelu(in_ch: int, out_ch: int, kernel_size: int) -> list[nn.Module]:

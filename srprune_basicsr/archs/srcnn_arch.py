@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 from torch.nn import functional as F
-from basicsr.utils.registry import ARCH_REGISTRY
 
 from srprune_basicsr.bicubic import imresize_tensor
 

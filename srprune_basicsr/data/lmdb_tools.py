@@ -9,9 +9,9 @@ decodes whatever ``cv2.imdecode`` reads.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import cv2
 import lmdb

@@ -15,12 +15,12 @@ with ``lmdb=True`` also ``HR_sub.lmdb`` and ``LR_bicubic_X{s}_sub.lmdb``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-import multiprocessing
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

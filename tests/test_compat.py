@@ -1,0 +1,108 @@
+"""Each basicsr 1.4.2 fix in ``_compat`` is needed: the scenario fails with it switched off.
+
+Switching a fix off uses ``SRPRUNE_COMPAT_DISABLE``; everything runs in subprocesses so the
+fixes applied in this test process do not leak in.
+"""
+
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import latest_log, run_cli, train_options, write_options
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason='the failure only shows on a host without CUDA')
+
+
+@pytest.mark.parametrize('disable,ok', [('', True), ('functional_tensor', False)])
+def test_import_needs_functional_tensor_shim(tmp_path: Path, disable: str, ok: bool) -> None:
+    proc = run_cli(['-c', 'import srprune_basicsr'], tmp_path, disable=disable, launcher=[sys.executable])
+    assert (proc.returncode == 0) is ok
+    if not ok:
+        assert 'functional_tensor' in proc.stderr
+
+
+def _train_then_resume(tiny_data: Path, cwd: Path, disable: str, add_numpy_metric: bool = False):
+    opt = train_options(tiny_data, 'resume_me', total_iter=2)
+    write_options(cwd / 'a.yml', opt)
+    first = run_cli(['train', '-opt', 'a.yml'], cwd)
+    assert first.returncode == 0, first.stderr[-2000:]
+    if add_numpy_metric:  # what a model that keeps its best PSNR (a numpy float) in the state saves
+        state_path = cwd / 'experiments' / 'resume_me' / 'training_states' / '2.state'
+        state = torch.load(state_path, weights_only=False)
+        state['best_metric_results'] = {'val': {'psnr': np.float64(31.5), 'iters': np.arange(3)}}
+        torch.save(state, state_path)
+    opt['train']['total_iter'] = 4
+    write_options(cwd / 'b.yml', opt)
+    return run_cli(['train', '-opt', 'b.yml', '--auto_resume'], cwd, disable=disable)
+
+
+@CPU_ONLY
+@pytest.mark.parametrize('disable,ok', [('', True), ('cpu_resume', False)])
+def test_auto_resume_on_cpu_only_host(tiny_data: Path, tmp_path: Path, disable: str, ok: bool) -> None:
+    proc = _train_then_resume(tiny_data, tmp_path, disable)
+    assert (proc.returncode == 0) is ok, proc.stderr[-2000:]
+    if ok:
+        assert 'Resuming training from epoch' in latest_log(tmp_path / 'experiments' / 'resume_me')
+    else:
+        assert 'cuda' in proc.stderr.lower() or 'nvidia' in proc.stderr.lower()
+
+
+@pytest.mark.parametrize('disable,ok', [('', True), ('weights_only', False)])
+def test_resume_state_loads_with_weights_only(tiny_data: Path, tmp_path: Path, disable: str, ok: bool) -> None:
+    proc = _train_then_resume(tiny_data, tmp_path, disable, add_numpy_metric=True)
+    assert (proc.returncode == 0) is ok, proc.stderr[-2000:]
+    if not ok:
+        assert 'Weights only load failed' in proc.stderr and 'numpy' in proc.stderr
+
+
+@CPU_ONLY
+@pytest.mark.parametrize('disable,ok', [('', True), ('gloo_launcher', False)])
+def test_torchrun_two_processes_on_cpu(tiny_data: Path, tmp_path: Path, disable: str, ok: bool) -> None:
+    write_options(tmp_path / 'ddp.yml', train_options(tiny_data, 'ddp_run', total_iter=4))
+    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
+                '-m', 'srprune_basicsr']
+    proc = run_cli(['train', '-opt', 'ddp.yml', '--launcher', 'pytorch'], tmp_path, disable=disable,
+                   launcher=launcher)
+    assert (proc.returncode == 0) is ok, proc.stderr[-3000:]
+    if ok:
+        log = latest_log(tmp_path / 'experiments' / 'ddp_run')
+        assert 'World size (gpu number): 2' in log and 'iter:       4,' in log
+        assert (tmp_path / 'experiments' / 'ddp_run' / 'models' / 'net_g_latest.pth').is_file()
+    else:
+        assert 'ZeroDivisionError' in proc.stderr  # basicsr: torch.cuda.set_device(rank % 0 GPUs)
+
+
+@pytest.mark.parametrize('disable,ok', [('', True), ('epoch_count', False)])
+def test_training_reaches_total_iter_when_last_batch_is_dropped(tiny_data: Path, tmp_path: Path, disable: str,
+                                                               ok: bool) -> None:
+    # 16 samples, batch 6: BasicSR counts ceil(16/6)=3 iterations per epoch, the loader runs 2;
+    # 12 iterations then need 6 epochs, BasicSR plans 4 (+1) and stops at iteration 10.
+    opt = train_options(tiny_data, 'count_epochs', total_iter=12)
+    opt['datasets']['train']['batch_size_per_gpu'] = 6
+    opt['logger']['save_checkpoint_freq'] = 100
+    write_options(tmp_path / 'c.yml', opt)
+    proc = run_cli(['train', '-opt', 'c.yml'], tmp_path, disable=disable)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = latest_log(tmp_path / 'experiments' / 'count_epochs')
+    assert ('iter:      12,' in log) is ok
+
+
+def test_dataset_smaller_than_a_batch_is_an_error(tiny_data: Path, tmp_path: Path) -> None:
+    opt = train_options(tiny_data, 'too_small', total_iter=2)
+    opt['datasets']['train']['batch_size_per_gpu'] = 32
+    write_options(tmp_path / 'd.yml', opt)
+    proc = run_cli(['train', '-opt', 'd.yml'], tmp_path)
+    assert proc.returncode != 0
+    assert '16 samples' in proc.stderr and 'batch_size_per_gpu=32' in proc.stderr

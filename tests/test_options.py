@@ -1,0 +1,51 @@
+"""The option files we ship parse as BasicSR parses them and train through `srprune train`."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from basicsr.utils.options import ordered_yaml
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
+from conftest import REPO, latest_log, psnr_values, run_cli
+
+import srprune_basicsr  # noqa: F401
+
+OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))
+NUMERIC = [('train', 'optim_g', 'lr'), ('train', 'total_iter'), ('val', 'val_freq'),
+           ('logger', 'save_checkpoint_freq')]
+
+
+def load(path: Path) -> dict:
+    return yaml.load(path.read_text(), Loader=ordered_yaml()[0])
+
+
+@pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_option_file_is_valid_for_basicsr(path: Path) -> None:
+    opt = load(path)
+    assert 'debug' not in opt['name'], 'BasicSR changes logging and checkpoint frequency for "debug" names'
+    assert opt['network_g']['type'] in ARCH_REGISTRY
+    assert opt['model_type'] in MODEL_REGISTRY
+    for dataset in opt['datasets'].values():
+        assert dataset['type'] in DATASET_REGISTRY
+    for keys in NUMERIC:
+        node = opt
+        for key in keys:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if node != {}:
+            assert isinstance(node, (int, float)), f'{path}: {":".join(keys)} is {node!r}; write !!float 2e-4'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name,scale', [('train_SRCNN_x2.yml', 2), ('train_FSRCNN_x4.yml', 4)])
+def test_shipped_train_option_runs(tiny_data: Path, tmp_path: Path, name: str, scale: int) -> None:
+    forced = [f'datasets:train:dataroot_gt={tiny_data}/train_sub/HR_sub.lmdb',
+              f'datasets:train:dataroot_lq={tiny_data}/train_sub/LR_bicubic_X{scale}_sub.lmdb',
+              f'datasets:val:dataroot_gt={tiny_data}/val/GTmod12',
+              f'datasets:val:dataroot_lq={tiny_data}/val/LRbicx{scale}',
+              'datasets:train:gt_size=32', 'datasets:train:num_worker_per_gpu=0', 'datasets:train:batch_size_per_gpu=4',
+              'train:total_iter=2', 'val:val_freq=2', 'logger:use_tb_logger=false']
+    proc = run_cli(['train', '-opt', str(REPO / 'options' / 'train' / name), '--force_yml', *forced], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = tmp_path / 'experiments' / load(REPO / 'options' / 'train' / name)['name']
+    assert (exp / 'models' / 'net_g_latest.pth').is_file()
+    assert psnr_values(latest_log(exp))

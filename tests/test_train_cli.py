@@ -1,0 +1,67 @@
+"""`srprune train` / `srprune test` through BasicSR's real pipelines, as users run them."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import latest_log, psnr_values, run_cli, train_options, write_options
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def trained(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4-iteration SRCNN run in its own working directory (checkpoints at 2 and 4)."""
+    cwd = tmp_path_factory.mktemp('train_run')
+    write_options(cwd / 'train.yml', train_options(tiny_data, 'srcnn_tiny', total_iter=4))
+    proc = run_cli(['train', '-opt', 'train.yml'], cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd
+
+
+def test_train_writes_checkpoints_and_validation_psnr_under_cwd(trained: Path) -> None:
+    exp = trained / 'experiments' / 'srcnn_tiny'
+    assert (exp / 'models' / 'net_g_4.pth').is_file()
+    assert (exp / 'models' / 'net_g_latest.pth').is_file()
+    assert (exp / 'training_states' / '4.state').is_file()
+    psnrs = psnr_values(latest_log(exp))
+    assert psnrs and all(10 < p < 60 for p in psnrs)
+    state = torch.load(exp / 'models' / 'net_g_4.pth', weights_only=True)
+    assert 'conv1.weight' in state['params']
+
+
+def test_auto_resume_continues_from_the_last_state(trained: Path, tiny_data: Path) -> None:
+    write_options(trained / 'train_more.yml', train_options(tiny_data, 'srcnn_tiny', total_iter=6))
+    proc = run_cli(['train', '-opt', 'train_more.yml', '--auto_resume'], trained)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = latest_log(trained / 'experiments' / 'srcnn_tiny')
+    assert 'Resuming training from epoch' in log and 'iter: 4.' in log
+    assert 'iter:       5,' in log and 'iter:       6,' in log and 'iter:       1,' not in log
+    assert (trained / 'experiments' / 'srcnn_tiny' / 'training_states' / '6.state').is_file()
+
+
+def test_test_command_writes_results_and_psnr(trained: Path, tiny_data: Path) -> None:
+    opt = {
+        'name': 'test_srcnn_tiny', 'model_type': 'SRModel', 'scale': 2, 'num_gpu': 0,
+        'datasets': {'test_1': {'name': 'tiny_val', 'type': 'PairedImageDataset',
+                                'dataroot_gt': str(tiny_data / 'val' / 'GTmod12'),
+                                'dataroot_lq': str(tiny_data / 'val' / 'LRbicx2'), 'io_backend': {'type': 'disk'}}},
+        'network_g': {'type': 'SRCNN', 'upscale': 2},
+        'path': {'pretrain_network_g': str(trained / 'experiments' / 'srcnn_tiny' / 'models' / 'net_g_4.pth'),
+                 'strict_load_g': True},
+        'val': {'save_img': True, 'suffix': None, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2,
+                                                        'test_y_channel': True}}},
+    }
+    write_options(trained / 'test.yml', opt)
+    proc = run_cli(['test', '-opt', 'test.yml'], trained)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = trained / 'results' / 'test_srcnn_tiny'
+    assert psnr_values(latest_log(results, 'test'))
+    assert len(list((results / 'visualization' / 'tiny_val').glob('*.png'))) == 2
+
+
+def test_help_lists_basicsr_flags_and_an_example(tmp_path: Path) -> None:
+    for command in ('train', 'test'):
+        proc = run_cli([command, '--help'], tmp_path)
+        assert proc.returncode == 0
+        assert '--auto_resume' in proc.stdout and 'example: srprune' in proc.stdout
