@@ -51,3 +51,14 @@ def test_srcnn_upsamples_like_matlab_bicubic_before_refining() -> None:
 def test_bad_scale_is_refused_with_the_arch_name() -> None:
     with pytest.raises(ValueError, match='FSRCNN: upscale'):
         build_network({'type': 'FSRCNN', 'upscale': 5})
+
+
+def test_srcnn_identity_init_starts_as_bicubic() -> None:
+    import skimage.data
+
+    torch.manual_seed(0)
+    net = build_network({'type': 'SRCNN', 'upscale': 2, 'init': 'identity'})
+    x = torch.from_numpy(skimage.data.astronaut()[:48, :48]).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        diff = (net(x) - net.upsample(x).clamp(min=0)).abs()
+    assert diff.mean() < 1e-3 and diff.max() < 0.01
