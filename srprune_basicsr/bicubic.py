@@ -16,28 +16,45 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from basicsr.utils.matlab_functions import calculate_weights_indices
 
 
-def _reflect_index(aug_index: int, in_length: int, sym_start: int) -> int:
-    """Map an index of BasicSR's symmetrically padded signal back to the unpadded signal."""
-    i = aug_index - sym_start
-    if i < 0:
-        return -i - 1
-    if i >= in_length:
-        return 2 * in_length - i - 1
-    return i
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """MATLAB's bicubic kernel (a = -0.5)."""
+    ax = np.abs(x)
+    ax2, ax3 = ax * ax, ax * ax * ax
+    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
+            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
 
 
 @lru_cache(maxsize=256)
 def _resize_matrix_np(in_length: int, scale: float, antialiasing: bool) -> np.ndarray:
+    """Dense [out, in] resize matrix: MATLAB's weights, with symmetric padding folded in.
+
+    Same construction as MATLAB's ``imresize`` (and BasicSR's ``calculate_weights_indices``):
+    output pixel k sits at ``u = k / scale + 0.5 * (1 - 1 / scale)`` in input coordinates (1-based);
+    when downscaling with antialiasing the kernel is stretched by 1/scale; each row is normalised
+    to sum to one; taps beyond the border are mirrored back into the image. Pure numpy, so data
+    workers never enter torch's thread pool.
+    """
     out_length = math.ceil(in_length * scale)
-    weights, indices, sym_start, _ = calculate_weights_indices(in_length, out_length, scale, 'cubic', 4,
-                                                               antialiasing)
+    kernel_width = 4.0
+    stretch = scale < 1 and antialiasing
+    if stretch:
+        kernel_width /= scale
+    u = np.arange(1, out_length + 1, dtype=np.float64) / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - kernel_width / 2)
+    taps = math.ceil(kernel_width) + 2
+    indices = left[:, None] + np.arange(taps)[None, :]
+    distance = u[:, None] - indices
+    weights = scale * _cubic(distance * scale) if stretch else _cubic(distance)
+    weights /= weights.sum(axis=1, keepdims=True)
+    # 1-based input index -> 0-based, mirrored at both borders (MATLAB's 'symmetric' padding)
+    zero_based = indices.astype(np.int64) - 1
+    period = 2 * in_length
+    mirrored = np.mod(zero_based, period)
+    mirrored = np.where(mirrored >= in_length, period - 1 - mirrored, mirrored)
     matrix = np.zeros((out_length, in_length), dtype=np.float64)
-    for row in range(out_length):
-        for w, aug_index in zip(weights[row].tolist(), indices[row].tolist(), strict=True):
-            matrix[row, _reflect_index(int(aug_index), in_length, sym_start)] += w
+    np.add.at(matrix, (np.repeat(np.arange(out_length), taps), mirrored.ravel()), weights.ravel())
     return matrix
 
 
@@ -58,8 +75,11 @@ def imresize_tensor(img: torch.Tensor, scale: float, antialiasing: bool = True) 
 def imresize_np(img: np.ndarray, scale: float, antialiasing: bool = True) -> np.ndarray:
     """Resize an (H, W[, C]) float image in [0, 1]; same result as BasicSR's ``imresize``."""
     squeeze = img.ndim == 2
-    chw = torch.from_numpy(np.ascontiguousarray(img if not squeeze else img[:, :, None]).transpose(2, 0, 1))
-    out = imresize_tensor(chw.double(), scale, antialiasing).numpy().transpose(1, 2, 0)
+    hwc = np.asarray(img[:, :, None] if squeeze else img, dtype=np.float64)
+    r_h = _resize_matrix_np(hwc.shape[0], float(scale), antialiasing)
+    r_w = _resize_matrix_np(hwc.shape[1], float(scale), antialiasing)
+    out = np.tensordot(r_h, hwc, axes=(1, 0))                        # (out_h, w, c)
+    out = np.tensordot(r_w, out, axes=(1, 1)).transpose(1, 0, 2)     # (out_h, out_w, c)
     return out[:, :, 0] if squeeze else out
 
 

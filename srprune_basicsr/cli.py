@@ -60,7 +60,8 @@ def cmd_prepare(args: argparse.Namespace, rest: list[str]) -> int:
         print('\n'.join(f'{name}: {path}' for name, path in folders.items()))
         return 0
     cfg = PrepareConfig(crop=args.crop, step=args.step, thresh=args.thresh, scales=scales)
-    result = prepare(args.hr, args.out, cfg, lmdb=args.lmdb, workers=args.workers, overwrite=args.overwrite)
+    result = prepare(args.hr, args.out, cfg, lmdb=args.lmdb, folders=args.folders or not args.lmdb,
+                     workers=args.workers, compress_level=args.compress_level, overwrite=args.overwrite)
     print(f'{result.images} images -> {result.sub_images} sub-images in {result.out}')
     if result.skipped_small:
         print(f'{len(result.skipped_small)} image(s) smaller than {cfg.crop} px gave no sub-image, '
@@ -76,6 +77,32 @@ def cmd_lmdb_build(args: argparse.Namespace, rest: list[str]) -> int:
     count = build_lmdb_from_folder(args.folder, args.out, overwrite=args.overwrite)
     print(f'{count} images -> {args.out}')
     return 0
+
+
+def cmd_lmdb_rebuild(args: argparse.Namespace, rest: list[str]) -> int:
+    from srprune_basicsr.data.lmdb_tools import rebuild_lmdbs
+
+    result = rebuild_lmdbs(args.src, args.keep, args.out, overwrite=args.overwrite)
+    print(f'kept {result.kept}, dropped {result.dropped} -> {result.out}')
+    for path in result.lmdbs:
+        print(f'  {path}')
+    return 0
+
+
+def cmd_lmdb_verify(args: argparse.Namespace, rest: list[str]) -> int:
+    from srprune_basicsr.data.lmdb_tools import verify_lmdb
+
+    status = 0
+    for path in args.lmdb:
+        report = verify_lmdb(path, decode=args.decode, progress=True)
+        if report.ok:
+            print(f'{path}: OK, {report.entries} images' + (' (all decoded)' if args.decode else ''))
+        else:
+            status = 1
+            print(f'{path}: {len(report.problems)} problem(s)')
+            for problem in report.problems:
+                print(f'  - {problem}')
+    return status
 
 
 def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
@@ -106,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--crop', type=int, default=480, help='GT sub-image size (BasicSR: 480)')
     p.add_argument('--step', type=int, default=240, help='stride between sub-images (BasicSR: 240)')
     p.add_argument('--thresh', type=int, default=48, help='add a border crop if more than this is left (48)')
-    p.add_argument('--lmdb', action='store_true', help='also write BasicSR LMDBs')
+    p.add_argument('--lmdb', action='store_true', help='write BasicSR LMDBs (sub-images go straight in)')
+    p.add_argument('--folders', action='store_true', help='also write PNG folders with --lmdb (default without)')
+    p.add_argument('--compress-level', type=int, default=None,
+                   help='PNG level (default as BasicSR: 1 in LMDBs, 3 in folders)')
     p.add_argument('--benchmark', action='store_true',
                    help='whole images: GTmod12 + LRbicx{s}, for validation and test sets')
     p.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
@@ -121,6 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--out', required=True)
     b.add_argument('--overwrite', action='store_true')
     b.set_defaults(func=cmd_lmdb_build)
+    r = lsub.add_parser('rebuild', help='copy only the kept keys into new LMDBs (stored bytes, no re-encode)',
+                        formatter_class=fmt,
+                        epilog='example: srprune lmdb rebuild --src datasets/x/HR_sub.lmdb '
+                               '--src datasets/x/LR_bicubic_X2_sub.lmdb\n'
+                               '         --keep experiments/select/keep.txt --out datasets/x_kept')
+    r.add_argument('--src', action='append', required=True, help='source LMDB (repeat for GT and each LQ)')
+    r.add_argument('--keep', required=True, help='keep.txt: one key per line')
+    r.add_argument('--out', required=True, help='output folder: one LMDB per source + keep.txt + keep.json')
+    r.add_argument('--overwrite', action='store_true')
+    r.set_defaults(func=cmd_lmdb_rebuild)
+    v = lsub.add_parser('verify', help='meta_info.txt and the database agree (exit 1 with the problems)',
+                        epilog='example: srprune lmdb verify datasets/x/HR_sub.lmdb --decode')
+    v.add_argument('lmdb', nargs='+', help='LMDB folder(s)')
+    v.add_argument('--decode', action='store_true', help='also decode every image and check its shape')
+    v.set_defaults(func=cmd_lmdb_verify)
 
     p = sub.add_parser('demo', help='train the SRCNN proxy on scikit-image photos (CPU, minutes)',
                        epilog='example: srprune demo --workdir demo_run')

@@ -20,7 +20,7 @@ def test_demo_prints_model_log_and_psnr(tmp_path: Path) -> None:
     model = re.search(r'model: +(\S+)', proc.stdout).group(1)
     assert (tmp_path / model).is_file()
     data = tmp_path / 'demo' / 'data'
-    gt_keys = [k for k, _ in read_meta_info(data / 'train_sub' / 'HR_sub.lmdb')]
-    assert len(gt_keys) > 100 and gt_keys == [k for k, _ in read_meta_info(data / 'train_sub' /
+    gt_keys = [e.key for e in read_meta_info(data / 'train_sub' / 'HR_sub.lmdb')]
+    assert len(gt_keys) > 100 and gt_keys == [e.key for e in read_meta_info(data / 'train_sub' /
                                                                           'LR_bicubic_X2_sub.lmdb')]
     assert sorted(p.name for p in (data / 'val' / 'GTmod12').iterdir()) == ['camera.png', 'coffee.png']

@@ -10,7 +10,7 @@ from basicsr.data import build_dataset
 from conftest import random_image, run_cli
 
 from srprune_basicsr.bicubic import imresize_uint8
-from srprune_basicsr.data.lmdb_tools import read_meta_info
+from srprune_basicsr.data.lmdb_tools import read_meta_info, verify_lmdb
 from srprune_basicsr.data.prepare import PrepareConfig, crop_positions, mod_crop, prepare
 
 
@@ -56,12 +56,15 @@ def test_keys_crops_and_lr_match_the_div2k_recipe(hr_folder: Path, tmp_path: Pat
 
 def test_lmdbs_have_basicsr_layout_and_load_in_paired_dataset(hr_folder: Path, tmp_path: Path) -> None:
     cfg = PrepareConfig(crop=48, step=24, thresh=0, scales=(2,))
-    prepare(hr_folder, tmp_path / 'out', cfg, lmdb=True, workers=1, progress=False)
+    prepare(hr_folder, tmp_path / 'out', cfg, lmdb=True, folders=True, workers=1, progress=False)
     gt_lmdb = tmp_path / 'out' / 'HR_sub.lmdb'
     assert {p.name for p in gt_lmdb.iterdir()} == {'data.mdb', 'lock.mdb', 'meta_info.txt'}
     meta = read_meta_info(gt_lmdb)
-    assert [k for k, _ in meta] == sorted(p.stem for p in (tmp_path / 'out' / 'HR_sub').iterdir())
-    assert all(shape == (48, 48, 3) for _, shape in meta)
+    assert [e.key for e in meta] == sorted(p.stem for p in (tmp_path / 'out' / 'HR_sub').iterdir())
+    assert all(e.shape == (48, 48, 3) for e in meta)
+    lq_meta = read_meta_info(tmp_path / 'out' / 'LR_bicubic_X2_sub.lmdb')
+    assert [e.key for e in lq_meta] == [e.key for e in meta] and all(e.shape == (24, 24, 3) for e in lq_meta)
+    assert verify_lmdb(gt_lmdb, decode=True).ok
     with lmdb.open(str(gt_lmdb), readonly=True, lock=False) as env, env.begin() as txn:
         stored = txn.get(b'0001_s002')
     assert stored == (tmp_path / 'out' / 'HR_sub' / '0001_s002.png').read_bytes()  # bytes kept, not re-encoded

@@ -8,8 +8,8 @@ the LR images are made here, the way DIV2K's are: the whole HR image is mod-crop
 of every scale, so one GT set serves all scales), downscaled with MATLAB-style bicubic, and the LR
 sub-images are cut at the HR positions divided by the scale.
 
-Output layout under ``out``:  ``HR_sub/``, ``LR_bicubic_X{s}_sub/`` (PNG folders, same keys) and
-with ``lmdb=True`` also ``HR_sub.lmdb`` and ``LR_bicubic_X{s}_sub.lmdb``.
+Output layout under ``out``: ``HR_sub.lmdb`` and ``LR_bicubic_X{s}_sub.lmdb`` (BasicSR LMDBs,
+same keys) and/or the PNG folders ``HR_sub/`` and ``LR_bicubic_X{s}_sub/``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from srprune_basicsr.bicubic import imresize_uint8
 from srprune_basicsr.data.atomic import atomic_output_dir
-from srprune_basicsr.data.lmdb_tools import build_lmdb_from_folder, folder_images
+from srprune_basicsr.data.lmdb_tools import LmdbWriter, check_unique, ensure_verified, folder_images, map_size_for
 
 GT_FOLDER = 'HR_sub'
 
@@ -98,83 +99,157 @@ def read_hr(path: Path) -> np.ndarray:
     return img
 
 
+def _encode_png(img: np.ndarray, compress_level: int, what: str) -> bytes:
+    ok, buf = cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
+    if not ok:
+        raise OSError(f'{what}: PNG encoding failed')
+    return buf.tobytes()
+
+
 def _write_png(path: Path, img: np.ndarray, compress_level: int) -> None:
-    if not cv2.imwrite(str(path), img, [cv2.IMWRITE_PNG_COMPRESSION, compress_level]):
-        raise OSError(f'{path}: could not be written')
+    path.write_bytes(_encode_png(img, compress_level, str(path)))
 
 
-def process_image(path: Path, out: Path, cfg: PrepareConfig) -> tuple[str, int]:
-    """Cut one HR image into GT and LR sub-images under ``out``; return (stem, sub-image count)."""
+SubImages = list[tuple[str, dict[str, bytes]]]
+
+
+def cut_image(path: Path, cfg: PrepareConfig, compress_level: int, folder_root: Path | None,
+              return_bytes: bool) -> tuple[str, int, SubImages]:
+    """Cut one HR image into GT and LR sub-images, encoded as PNG.
+
+    The LR images are made once from the whole mod-cropped HR image (as DIV2K's are) and cut at
+    the HR positions divided by the scale. Sub-images are written under ``folder_root`` when given
+    and returned as bytes when ``return_bytes``. Returns (stem, count, [(key, {output: png})]).
+    """
     hr = mod_crop(read_hr(path), cfg.modulus)
     rows = crop_positions(hr.shape[0], cfg.crop, cfg.step, cfg.thresh)
     cols = crop_positions(hr.shape[1], cfg.crop, cfg.step, cfg.thresh)
-    lrs = {s: imresize_uint8(hr, 1 / s) for s in cfg.scales}
+    sources = {GT_FOLDER: (hr, 1)} if rows and cols else {}
+    if sources:
+        sources.update({lq_folder(s): (imresize_uint8(hr, 1 / s), s) for s in cfg.scales})
+    subs: SubImages = []
     index = 0
     for y in rows:
         for x in cols:
             index += 1
             key = f'{path.stem}_s{index:03d}'
-            _write_png(out / GT_FOLDER / f'{key}.png', hr[y:y + cfg.crop, x:x + cfg.crop], cfg.compress_level)
-            for s, lr in lrs.items():
+            encoded = {}
+            for name, (img, s) in sources.items():
                 c = cfg.crop // s
-                _write_png(out / lq_folder(s) / f'{key}.png', lr[y // s:y // s + c, x // s:x // s + c],
-                           cfg.compress_level)
-    return path.stem, index
+                png = _encode_png(img[y // s:y // s + c, x // s:x // s + c], compress_level, f'{path}:{key}')
+                if folder_root is not None:
+                    (folder_root / name / f'{key}.png').write_bytes(png)
+                encoded[name] = png
+            if return_bytes:
+                subs.append((key, encoded))
+    return path.stem, index, subs
+
+
+def output_names(cfg: PrepareConfig) -> list[str]:
+    """GT first, then the LR outputs by scale."""
+    return [GT_FOLDER] + [lq_folder(s) for s in cfg.scales]
 
 
 def prepare(hr_dir: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfig = PrepareConfig(),
-            lmdb: bool = False, workers: int | None = None, overwrite: bool = False,
-            progress: bool = True) -> PrepareResult:
-    """Make sub-image folders (and LMDBs) from a folder of HR images; see the module docstring.
+            lmdb: bool = False, folders: bool | None = None, workers: int | None = None,
+            compress_level: int | None = None, overwrite: bool = False, progress: bool = True) -> PrepareResult:
+    """Make sub-image LMDBs and/or PNG folders from a folder of HR images (see the module docstring).
 
-    The output appears under ``out`` only when complete; the HR folder is only read.
+    Workers cut and encode; with ``lmdb`` the main process streams their bytes straight into
+    the LMDBs, no intermediate files. ``folders`` defaults to ``not lmdb``. ``compress_level``
+    defaults to BasicSR's: 1 for LMDB values, 3 for sub-image files. The output appears under
+    ``out`` only when complete and verified; the HR folder is only read.
     """
     hr_dir, out = Path(hr_dir), Path(out)
     files = folder_images(hr_dir)
     if not files:
         raise ValueError(f'{hr_dir}: no images found')
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        raise ValueError(f'{hr_dir}: two files share a stem, so their keys would collide')
+    check_unique([p.stem for p in files], f'{hr_dir} (file stems)')
+    folders = not lmdb if folders is None else folders
+    if not (lmdb or folders):
+        raise ValueError('nothing to write: ask for LMDBs, folders or both')
+    level = compress_level if compress_level is not None else (1 if lmdb else 3)
+    names = output_names(cfg)
     result = PrepareResult(out=out, images=len(files))
-    workers = workers or os.cpu_count() or 1
-    with atomic_output_dir(out, overwrite) as tmp:
-        for name in [GT_FOLDER] + [lq_folder(s) for s in cfg.scales]:
-            (tmp / name).mkdir()
-        job = partial(process_image, out=tmp, cfg=cfg)
-        bar = tqdm(total=len(files), desc='prepare', unit='img', disable=not progress)
-        # spawn, not fork: a forked child of a process whose torch thread pool is running can deadlock
-        with multiprocessing.get_context('spawn').Pool(min(workers, len(files))) as pool:
-            for stem, count in pool.imap(job, files):
+    workers = min(workers or os.cpu_count() or 1, len(files))
+    with atomic_output_dir(out, overwrite) as tmp, ExitStack() as stack:
+        if folders:
+            for name in names:
+                (tmp / name).mkdir()
+        writers = {}
+        if lmdb:
+            estimate = _estimated_bytes(files, cfg)
+            writers = {name: stack.enter_context(LmdbWriter(tmp / f'{name}.lmdb', map_size_for(
+                estimate // (s * s), len(files) * 64), level)) for name, s in zip(names, (1, *cfg.scales),
+                                                                                    strict=True)}
+        job = partial(cut_image, cfg=cfg, compress_level=level, folder_root=tmp if folders else None,
+                      return_bytes=lmdb)
+        # fork is safe here: workers use numpy and OpenCV only, never torch's thread pool
+        with multiprocessing.get_context('fork').Pool(workers, initializer=_worker_init) as pool, \
+                tqdm(total=len(files), desc='prepare', unit='img', disable=not progress) as bar:
+            for stem, count, subs in pool.imap(job, files):
                 result.sub_images += count
                 if count == 0:
                     result.skipped_small.append(stem)
+                for key, encoded in subs:
+                    for name, png in encoded.items():
+                        writers[name].put(key, png, _sub_shape(name, cfg))
                 bar.update()
-        bar.close()
         if result.sub_images == 0:
-            raise ValueError(f'{hr_dir}: no image is at least {cfg.crop}x{cfg.crop} after mod-crop; '
-                             'lower --crop')
-        names = [GT_FOLDER] + [lq_folder(s) for s in cfg.scales]
-        if lmdb:
-            for name in names:
-                build_lmdb_from_folder(tmp / name, tmp / f'{name}.lmdb', compress_level=cfg.compress_level,
-                                       shapes=_square_shapes(tmp / name, _crop_for(name, cfg)))
+            raise ValueError(f'{hr_dir}: no image is at least {cfg.crop}x{cfg.crop} after mod-crop; lower --crop')
+        for writer in writers.values():
+            writer.close()
+            ensure_verified(writer.path)
     for name in names:
-        result.folders[name] = out / name
+        if folders:
+            result.folders[name] = out / name
         if lmdb:
             result.lmdbs[name] = out / f'{name}.lmdb'
     return result
 
 
-def _crop_for(name: str, cfg: PrepareConfig) -> int:
-    if name == GT_FOLDER:
-        return cfg.crop
-    return cfg.crop // int(name.split('_X')[1].split('_')[0])
+def _worker_init() -> None:
+    """One BLAS and one OpenCV thread per worker: the pool already uses every core.
+
+    A forked worker inherits the parent's BLAS thread pool; N workers x N BLAS threads made
+    prepare 2x slower on 2 cores than the same work with one thread each.
+    """
+    from threadpoolctl import threadpool_limits
+
+    cv2.setNumThreads(1)
+    global _THREAD_LIMIT
+    _THREAD_LIMIT = threadpool_limits(1)
 
 
-def _square_shapes(folder: Path, size: int) -> dict[str, tuple[int, int, int]]:
-    """Every sub-image of a prepared folder is size x size x 3: no need to decode for the shape."""
-    return {p.stem: (size, size, 3) for p in folder.iterdir()}
+_THREAD_LIMIT = None
+
+
+def _sub_shape(name: str, cfg: PrepareConfig) -> tuple[int, int, int]:
+    size = cfg.crop if name == GT_FOLDER else cfg.crop // int(name.split('_X')[1].split('_')[0])
+    return (size, size, 3)
+
+
+def _estimated_bytes(files: list[Path], cfg: PrepareConfig) -> int:
+    """GT LMDB size estimate: the raw bytes of every sub-image (PNG rarely exceeds raw)."""
+    total = 0
+    for path in files:
+        w, h = _image_size(path)
+        m = cfg.modulus
+        n = len(crop_positions(h - h % m, cfg.crop, cfg.step, cfg.thresh)) * len(
+            crop_positions(w - w % m, cfg.crop, cfg.step, cfg.thresh))
+        total += n * cfg.crop * cfg.crop * 3
+    return total
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception as err:  # noqa: BLE001  (PIL raises many types for bad files)
+        raise ValueError(f'{path}: cannot be read as an image ({err})') from None
 
 
 def benchmark_folders(scale: int, modulus: int = 12) -> tuple[str, str]:

@@ -1,0 +1,205 @@
+"""`srprune lmdb build/rebuild/verify`: stored bytes copied, sources untouched, clear errors, safe output."""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import lmdb
+import numpy as np
+import pytest
+from conftest import latest_log, psnr_values, run_cli, train_options, write_options
+
+from srprune_basicsr.data import lmdb_tools
+from srprune_basicsr.data.lmdb_tools import (
+    LmdbError,
+    LmdbWriter,
+    MetaEntry,
+    build_lmdb_from_folder,
+    iter_values,
+    read_meta_info,
+    rebuild_lmdbs,
+    verify_lmdb,
+)
+
+NAMES = ('HR_sub.lmdb', 'LR_bicubic_X2_sub.lmdb', 'LR_bicubic_X4_sub.lmdb')
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture
+def sources(tiny_data: Path, tmp_path: Path) -> list[Path]:
+    """Private copies of the tiny GT/x2/x4 LMDBs (16 keys), safe to damage."""
+    return [Path(shutil.copytree(tiny_data / 'train_sub' / name, tmp_path / 'src' / name)) for name in NAMES]
+
+
+def write_keep(path: Path, keys: list[str]) -> Path:
+    path.write_text(''.join(f'{k}\n' for k in keys))
+    return path
+
+
+def test_rebuild_copies_stored_bytes_of_kept_keys_in_source_order(sources: list[Path], tmp_path: Path) -> None:
+    all_keys = [e.key for e in read_meta_info(sources[0])]
+    keep = all_keys[1::2][::-1]  # order in keep.txt does not matter; the source's order does
+    before = {src: tree_digest(src) for src in sources}
+    proc = run_cli(['lmdb', 'rebuild', *sum((['--src', str(s)] for s in sources), []), '--keep',
+                    str(write_keep(tmp_path / 'keep.txt', keep)), '--out', str(tmp_path / 'kept')], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert 'kept 8, dropped 8' in proc.stdout
+    for src in sources:
+        out = tmp_path / 'kept' / src.name
+        assert [e.key for e in read_meta_info(out)] == all_keys[1::2]
+        source_values = dict(iter_values(src))
+        assert all(value == source_values[key] for key, value in iter_values(out))
+        assert [e.line() for e in read_meta_info(out)] == [e.line() for e in read_meta_info(src) if e.key in keep]
+        assert verify_lmdb(out, decode=True).ok
+        assert tree_digest(src) == before[src]  # sources untouched (no lock file, no write)
+    record = json.loads((tmp_path / 'kept' / 'keep.json').read_text())
+    assert record['kept'] == 8 and record['dropped'] == 8 and record['total'] == 16
+    assert record['keep_sha256'] == hashlib.sha256((tmp_path / 'keep.txt').read_bytes()).hexdigest()
+    assert (tmp_path / 'kept' / 'keep.txt').read_text().split() == all_keys[1::2]
+
+
+@pytest.mark.slow
+def test_rebuilt_lmdbs_train_in_basicsr_paired_dataset(sources: list[Path], tiny_data: Path, tmp_path: Path) -> None:
+    keys = [e.key for e in read_meta_info(sources[0])][:10]
+    rebuild_lmdbs(sources[:2], write_keep(tmp_path / 'keep.txt', keys), tmp_path / 'kept', progress=False)
+    opt = train_options(tiny_data, 'train_on_kept', total_iter=2)
+    opt['datasets']['train'].update(dataroot_gt=str(tmp_path / 'kept' / NAMES[0]),
+                                    dataroot_lq=str(tmp_path / 'kept' / NAMES[1]))
+    write_options(tmp_path / 'kept.yml', opt)
+    proc = run_cli(['train', '-opt', 'kept.yml'], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = latest_log(tmp_path / 'experiments' / 'train_on_kept')
+    assert 'Number of train images: 10' in log and psnr_values(log)
+
+
+@pytest.mark.parametrize('case,message', [
+    ('missing_source', 'no such LMDB'),
+    ('not_lmdb', 'not an LMDB (no data.mdb)'),
+    ('unknown_keys', '2 of 3 key(s) are not in'),
+    ('duplicate_keep', 'duplicate key'),
+    ('empty_keep', 'the keep list is empty'),
+    ('keys_differ', 'hold different keys'),
+])
+def test_rebuild_errors_name_file_and_key(sources: list[Path], tmp_path: Path, case: str, message: str) -> None:
+    keys = [e.key for e in read_meta_info(sources[0])]
+    keep, srcs = [keys[0], keys[1]], list(sources[:2])
+    if case == 'missing_source':
+        srcs[1] = tmp_path / 'nope.lmdb'
+    elif case == 'not_lmdb':
+        srcs[1] = tmp_path / 'plain'
+        srcs[1].mkdir()
+    elif case == 'unknown_keys':
+        keep = [keys[0], 'ghost_s001', 'ghost_s002']
+    elif case == 'duplicate_keep':
+        keep = [keys[0], keys[0]]
+    elif case == 'empty_keep':
+        keep = []
+    elif case == 'keys_differ':
+        lines = (srcs[1] / 'meta_info.txt').read_text().splitlines(keepends=True)
+        (srcs[1] / 'meta_info.txt').write_text(''.join(lines[:-1]))
+    keep_path = write_keep(tmp_path / 'keep.txt', keep)
+    with pytest.raises(LmdbError) as err:
+        rebuild_lmdbs(srcs, keep_path, tmp_path / 'out', progress=False)
+    assert message in str(err.value)
+    if case == 'unknown_keys':
+        assert 'ghost_s001' in str(err.value) and str(keep_path) in str(err.value)
+    if case == 'keys_differ':
+        assert keys[-1] in str(err.value) and str(srcs[1]) in str(err.value)
+    assert not (tmp_path / 'out').exists() and not (tmp_path / 'out.partial').exists()
+
+
+def test_cli_error_exits_2_with_the_message(sources: list[Path], tmp_path: Path) -> None:
+    keep_path = write_keep(tmp_path / 'keep.txt', ['ghost_s001'])
+    proc = run_cli(['lmdb', 'rebuild', '--src', str(sources[0]), '--keep', str(keep_path), '--out', 'out'], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith('srprune lmdb: error:') and 'ghost_s001' in proc.stderr
+
+
+def test_existing_output_refused_unless_overwrite(sources: list[Path], tmp_path: Path) -> None:
+    keys = [e.key for e in read_meta_info(sources[0])]
+    keep = write_keep(tmp_path / 'keep.txt', keys[:3])
+    rebuild_lmdbs(sources, keep, tmp_path / 'kept', progress=False)
+    with pytest.raises(FileExistsError, match='--overwrite'):
+        rebuild_lmdbs(sources, write_keep(tmp_path / 'keep2.txt', keys[:5]), tmp_path / 'kept', progress=False)
+    assert len(read_meta_info(tmp_path / 'kept' / NAMES[0])) == 3
+    rebuild_lmdbs(sources, tmp_path / 'keep2.txt', tmp_path / 'kept', overwrite=True, progress=False)
+    assert len(read_meta_info(tmp_path / 'kept' / NAMES[0])) == 5
+
+
+def test_interrupted_rebuild_leaves_nothing_and_rerun_succeeds(sources: list[Path], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    keep = write_keep(tmp_path / 'keep.txt', [e.key for e in read_meta_info(sources[0])][:4])
+    real_copy, calls = lmdb_tools._copy_values, []
+
+    def interrupted_copy(*args, **kwargs):  # noqa: ANN002,ANN003
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second LMDB is being written
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(lmdb_tools, '_copy_values', interrupted_copy)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_lmdbs(sources, keep, tmp_path / 'kept', progress=False)
+    assert not (tmp_path / 'kept').exists() and not (tmp_path / 'kept.partial').exists()
+    monkeypatch.setattr(lmdb_tools, '_copy_values', real_copy)
+    (tmp_path / 'kept.partial' / 'HR_sub.lmdb').mkdir(parents=True)  # what a killed run leaves
+    result = rebuild_lmdbs(sources, keep, tmp_path / 'kept', progress=False)
+    assert result.kept == 4 and all(verify_lmdb(p).ok for p in result.lmdbs)
+    assert not (tmp_path / 'kept.partial').exists()
+
+
+def test_verify_reports_meta_database_disagreement(sources: list[Path], tmp_path: Path) -> None:
+    gt = sources[0]
+    assert run_cli(['lmdb', 'verify', str(gt)], tmp_path).returncode == 0
+    with open(gt / 'meta_info.txt', 'a') as f:
+        f.write('phantom_s001.png (48,48,3) 1\n')
+    proc = run_cli(['lmdb', 'verify', str(gt)], tmp_path)
+    assert proc.returncode == 1
+    assert 'phantom_s001' in proc.stdout and 'not in the database' in proc.stdout
+
+
+def test_verify_decode_finds_corrupted_image(sources: list[Path], tmp_path: Path) -> None:
+    gt = sources[0]
+    key = read_meta_info(gt)[3].key
+    with lmdb.open(str(gt), map_size=1 << 30) as env, env.begin(write=True) as txn:
+        txn.put(key.encode(), b'\x89PNG\r\n\x1a\n truncated')
+    assert run_cli(['lmdb', 'verify', str(gt)], tmp_path).returncode == 0  # keys still agree
+    proc = run_cli(['lmdb', 'verify', str(gt), '--decode'], tmp_path)
+    assert proc.returncode == 1 and key in proc.stdout and 'does not decode' in proc.stdout
+
+
+def test_build_from_folder_keeps_bytes_and_refuses_non_images(tmp_path: Path) -> None:
+    folder = tmp_path / 'imgs'
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(folder / f'a{i}.png'), rng.integers(0, 255, (10 + i, 12, 3), dtype=np.uint8))
+    proc = run_cli(['lmdb', 'build', '--folder', str(folder), '--out', str(tmp_path / 'a.lmdb')], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [(e.key, e.shape) for e in read_meta_info(tmp_path / 'a.lmdb')] == [
+        ('a0', (10, 12, 3)), ('a1', (11, 12, 3)), ('a2', (12, 12, 3))]
+    assert dict(iter_values(tmp_path / 'a.lmdb'))['a1'] == (folder / 'a1.png').read_bytes()
+    (folder / 'notes.txt').write_text('x')
+    with pytest.raises(LmdbError, match='notes.txt'):
+        build_lmdb_from_folder(folder, tmp_path / 'b.lmdb', progress=False)
+
+
+def test_writer_grows_a_map_that_is_too_small(tmp_path: Path) -> None:
+    (tmp_path / 'g.lmdb').mkdir()
+    blob = bytes(300_000)
+    with LmdbWriter(tmp_path / 'g.lmdb', map_size=1 << 20, batch=100) as writer:  # 1 MiB map, 6 MB of data
+        for i in range(20):
+            writer.put(f'k{i:02d}', blob, (1, 1, 3))
+    assert verify_lmdb(tmp_path / 'g.lmdb').entries == 20
+    assert len(dict(iter_values(tmp_path / 'g.lmdb'))['k19']) == 300_000
+
+
+def test_meta_line_round_trip() -> None:
+    entry = MetaEntry('0001_s001', (480, 480, 3), 1)
+    assert entry.line() == '0001_s001.png (480,480,3) 1\n'
