@@ -30,9 +30,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
-import srprune_basicsr  # noqa: F401
+# isort: off
+import srprune_basicsr  # noqa: F401  (must precede basicsr: it installs the torchvision shim)
+from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+# isort: on
 from srprune_basicsr.bicubic import imresize_uint8
 from srprune_basicsr.data.lmdb_tools import iter_values, read_meta_info, rebuild_lmdbs
 from srprune_basicsr.data.prepare import GT_FOLDER, PrepareConfig, crop_positions, lq_folder, mod_crop, prepare
