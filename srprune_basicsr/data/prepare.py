@@ -184,8 +184,9 @@ def prepare(hr_dir: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfi
                                                                                     strict=True)}
         job = partial(cut_image, cfg=cfg, compress_level=level, folder_root=tmp if folders else None,
                       return_bytes=lmdb)
-        # fork is safe here: workers use numpy and OpenCV only, never torch's thread pool
-        with multiprocessing.get_context('fork').Pool(workers, initializer=_worker_init) as pool, \
+        # spawn, not fork: a child forked from a parent whose OpenCV/OpenMP thread pools are running
+        # can deadlock (seen: the demo hung after cv2.cvtColor on large photos in the parent)
+        with multiprocessing.get_context('spawn').Pool(workers, initializer=_worker_init) as pool, \
                 tqdm(total=len(files), desc='prepare', unit='img', disable=not progress) as bar:
             for stem, count, subs in pool.imap(job, files):
                 result.sub_images += count
@@ -211,8 +212,7 @@ def prepare(hr_dir: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfi
 def _worker_init() -> None:
     """One BLAS and one OpenCV thread per worker: the pool already uses every core.
 
-    A forked worker inherits the parent's BLAS thread pool; N workers x N BLAS threads made
-    prepare 2x slower on 2 cores than the same work with one thread each.
+    N workers x N BLAS threads made prepare 2x slower on 2 cores than one thread each.
     """
     from threadpoolctl import threadpool_limits
 
