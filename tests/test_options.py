@@ -49,3 +49,23 @@ def test_shipped_train_option_runs(tiny_data: Path, tmp_path: Path, name: str, s
     exp = tmp_path / 'experiments' / load(REPO / 'options' / 'train' / name)['name']
     assert (exp / 'models' / 'net_g_latest.pth').is_file()
     assert psnr_values(latest_log(exp))
+
+
+@pytest.mark.slow
+def test_shipped_pruned_option_runs(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.data.lmdb_tools import read_meta_info
+    from srprune_basicsr.scoring.scores import write_scores
+
+    keys = [e.key for e in read_meta_info(tiny_data / 'train_sub' / 'HR_sub.lmdb')]
+    write_scores(tmp_path / 'scores.csv', keys, list(range(len(keys))), method='test')
+    forced = [f'datasets:train:prune:scores={tmp_path}/scores.csv',
+              f'datasets:train:dataroot_gt={tiny_data}/train_sub/HR_sub.lmdb',
+              f'datasets:train:dataroot_lq={tiny_data}/train_sub/LR_bicubic_X2_sub.lmdb',
+              f'datasets:val:dataroot_gt={tiny_data}/val/GTmod12', f'datasets:val:dataroot_lq={tiny_data}/val/LRbicx2',
+              'datasets:train:gt_size=32', 'datasets:train:num_worker_per_gpu=0', 'datasets:train:batch_size_per_gpu=4',
+              'train:total_iter=2', 'val:val_freq=2', 'logger:use_tb_logger=false']
+    path = REPO / 'options' / 'train' / 'train_FSRCNN_x2_pruned.yml'
+    proc = run_cli(['train', '-opt', str(path), '--force_yml', *forced], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = latest_log(tmp_path / 'experiments' / load(path)['name'])
+    assert 'kept 8 of 16 samples' in log and psnr_values(log)

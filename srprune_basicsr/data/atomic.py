@@ -66,3 +66,18 @@ def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False) -> Iter
         shutil.rmtree(old)
     else:
         tmp.rename(final)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> Path:
+    """Write a text file under a temporary name, fsync it, then rename it into place."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f'{path} already exists; pass --overwrite to replace it')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.partial')
+    with open(tmp, 'w') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    return path

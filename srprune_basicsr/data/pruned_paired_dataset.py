@@ -1,0 +1,82 @@
+"""PrunedPairedImageDataset: BasicSR's PairedImageDataset restricted to the kept samples.
+
+It takes everything PairedImageDataset takes plus a ``prune:`` block, so a user's only edit to an
+existing option file is the dataset ``type`` and that block::
+
+    prune:
+      scores: experiments/score_srcnn_x4/scores.csv   # or  keep: path/to/keep.txt
+      keep_ratio: 0.5
+      order: hardest          # hardest | easiest | random | stratified
+      drop_hardest: 0.05      # fractions of the whole set: keeps ranks 5%..55%
+      seed: 0
+
+The selection is the same code as ``srprune select``. Each sample also carries its ``key`` and
+its ``index`` (position in the kept set), so training hooks can tell samples apart.
+"""
+
+from __future__ import annotations
+
+from os import path as osp
+
+from basicsr.data.paired_image_dataset import PairedImageDataset
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from srprune_basicsr.data.lmdb_tools import read_keep_list
+from srprune_basicsr.scoring.scores import match_dataset, read_scores
+from srprune_basicsr.scoring.select import SelectionRule, select_indices
+
+PRUNE_KEYS = {'scores', 'keep', 'keep_ratio', 'order', 'drop_hardest', 'seed', 'strata', 'log_strata'}
+
+
+def sample_key(path_entry: dict, lmdb: bool) -> str:
+    """A sample's key: the LMDB key, or the GT file's stem for folder datasets."""
+    gt = path_entry['gt_path']
+    return gt if lmdb else osp.splitext(osp.basename(gt))[0]
+
+
+@DATASET_REGISTRY.register()
+class PrunedPairedImageDataset(PairedImageDataset):
+    """PairedImageDataset over the samples a ``prune:`` block keeps (all of them without one)."""
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        self.keys = [sample_key(p, self.io_backend_opt['type'] == 'lmdb') for p in self.paths]
+        self.total = len(self.paths)
+        prune = opt.get('prune')
+        if prune:
+            kept = self._kept_indices(dict(prune), opt.get('name', '?'))
+            self.paths = [self.paths[i] for i in kept]
+            self.keys = [self.keys[i] for i in kept]
+        self._check_enough(opt)
+        get_root_logger().info(f"PrunedPairedImageDataset [{opt.get('name')}]: kept {len(self.paths)} of "
+                               f'{self.total} samples' + (f' ({prune})' if prune else ''))
+
+    def _kept_indices(self, prune: dict, name: str) -> list[int]:
+        unknown = set(prune) - PRUNE_KEYS
+        if unknown:
+            raise ValueError(f'datasets:{name}:prune: unknown key(s) {sorted(unknown)}; known: {sorted(PRUNE_KEYS)}')
+        if ('scores' in prune) == ('keep' in prune):
+            raise ValueError(f'datasets:{name}:prune: give exactly one of "scores" (with a rule) or "keep"')
+        if 'keep' in prune:
+            keep = read_keep_list(prune['keep'])
+            position = {k: i for i, k in enumerate(self.keys)}
+            missing = [k for k in keep if k not in position]
+            if missing:
+                raise ValueError(f"{prune['keep']}: {len(missing)} key(s) not in the dataset, e.g. {missing[:5]}")
+            return sorted(position[k] for k in keep)
+        scores = match_dataset(read_scores(prune.pop('scores')), self.keys)
+        rule = SelectionRule(**{k: v for k, v in prune.items() if k in PRUNE_KEYS})
+        return select_indices(scores, rule).tolist()
+
+    def _check_enough(self, opt: dict) -> None:
+        batch = opt.get('batch_size_per_gpu')
+        if opt.get('phase') == 'train' and batch and len(self.paths) < batch:
+            raise ValueError(f"datasets:{opt.get('name')}: the kept set has {len(self.paths)} samples, fewer than "
+                             f'one batch (batch_size_per_gpu={batch}); keep more or lower the batch size')
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        item['key'] = self.keys[index]
+        item['index'] = index
+        return item

@@ -1,0 +1,1 @@
+"""Scoring and selection: score files, selection rules and (later) the scorers themselves."""

@@ -1,0 +1,169 @@
+"""Score files, selection rules, `srprune select` and PrunedPairedImageDataset."""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from basicsr.data import build_dataset
+from conftest import latest_log, run_cli, train_options, write_options
+
+from srprune_basicsr.data.lmdb_tools import read_meta_info
+from srprune_basicsr.scoring.scores import ScoreFileError, read_scores, write_scores
+from srprune_basicsr.scoring.select import SelectionRule, select_indices, select_keys
+
+KEYS = [f'{i:04d}_s001' for i in range(100)]
+SCORES = np.arange(100, dtype=np.float64)  # key i has difficulty i: 0099 is the hardest
+
+
+def test_scores_round_trip_exactly(tmp_path: Path) -> None:
+    values = np.random.default_rng(0).random(100) * 1e-3
+    write_scores(tmp_path / 'scores.csv', KEYS, values, method='test', parameters={'a': 1})
+    scores = read_scores(tmp_path / 'scores.csv')
+    assert scores.keys == KEYS and np.array_equal(scores.values, values)
+    assert scores.meta['method'] == 'test' and scores.meta['count'] == 100
+    first = (tmp_path / 'scores.csv').read_bytes()
+    write_scores(tmp_path / 'scores.csv', KEYS, values, method='test')
+    assert (tmp_path / 'scores.csv').read_bytes() == first
+
+
+@pytest.mark.parametrize('content,message', [
+    (None, 'no such score file'),
+    ('', 'empty file'),
+    ('key,score\n', 'no scores'),
+    ('name,value\na,1\n', 'header'),
+    ('key,score\na,1\nb\n', ':3: malformed row'),
+    ('key,score\na,1\nb,abc\n', "key 'b' has a score that is not a number"),
+    ('key,score\na,1\nb,nan\n', "key 'b' has a non-finite score"),
+    ('key,score\na,1\nb,inf\n', "key 'b' has a non-finite score"),
+    ('key,score\na,1\na,2\n', "duplicate key 'a'"),
+])
+def test_bad_score_files_are_named_errors(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / 'scores.csv'
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ScoreFileError, match=message) as err:
+        read_scores(path)
+    assert str(path) in str(err.value)
+
+
+def test_refined_band_keeps_ranks_5_to_55_percent() -> None:
+    kept = select_keys(KEYS, SCORES, SelectionRule(keep_ratio=0.5, drop_hardest=0.05))
+    # hardest = highest score: drop scores 95..99, keep 45..94, returned in dataset order
+    assert kept == KEYS[45:95]
+
+
+def test_orders() -> None:
+    assert select_indices(SCORES, SelectionRule(0.1, 'easiest')).tolist() == list(range(10))
+    band = select_indices(SCORES, SelectionRule(0.25, 'hardest', drop_hardest=0.25)).tolist()
+    assert band == list(range(50, 75))
+    rand = select_indices(SCORES, SelectionRule(0.3, 'random', seed=1))
+    assert len(rand) == 30 and len(set(rand.tolist())) == 30
+    assert rand.tolist() == select_indices(SCORES, SelectionRule(0.3, 'random', seed=1)).tolist()
+    assert rand.tolist() != select_indices(SCORES, SelectionRule(0.3, 'random', seed=2)).tolist()
+    assert max(select_indices(SCORES, SelectionRule(0.3, 'random', drop_hardest=0.1)).tolist()) < 90
+
+
+def test_stratified_covers_the_score_range_from_sparse_strata_up() -> None:
+    # 90 easy samples crowd one stratum, 10 hard ones spread over the rest
+    scores = np.concatenate([np.full(90, 1.0) + np.linspace(0, 0.01, 90), np.linspace(2, 10, 10)])
+    kept = select_indices(scores, SelectionRule(0.2, 'stratified', strata=10))
+    assert len(kept) == 20
+    assert (kept >= 90).sum() == 10  # every sparse hard sample kept before the crowded stratum fills
+    log_kept = select_indices(scores, SelectionRule(0.2, 'stratified', strata=10, log_strata=True))
+    assert len(log_kept) == 20
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    ({'keep_ratio': 0}, r'keep_ratio must be in \(0, 1\]'),
+    ({'keep_ratio': 1.5}, r'keep_ratio must be in \(0, 1\]'),
+    ({'keep_ratio': 0.6, 'drop_hardest': 0.5}, 'exceed 1'),
+    ({'keep_ratio': 0.5, 'order': 'median'}, 'order must be one of'),
+])
+def test_bad_rules_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SelectionRule(**kwargs)
+
+
+def test_hardest_small_budget_without_drop_warns() -> None:
+    with pytest.warns(UserWarning, match='band'):
+        select_indices(SCORES, SelectionRule(0.25, 'hardest'))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        select_indices(SCORES, SelectionRule(0.25, 'hardest', drop_hardest=0.25))
+
+
+def test_select_cli_writes_keep_txt_and_json(tmp_path: Path) -> None:
+    write_scores(tmp_path / 'scores.csv', KEYS, SCORES, method='test')
+    proc = run_cli(['select', '--scores', 'scores.csv', '--keep-ratio', '0.5', '--drop-hardest', '0.05',
+                    '--out', 'sel/keep.txt'], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / 'sel' / 'keep.txt').read_text().split() == KEYS[45:95]
+    record = json.loads((tmp_path / 'sel' / 'keep.json').read_text())
+    assert record['kept'] == 50 and record['dropped'] == 50 and record['rule']['drop_hardest'] == 0.05
+    assert len(record['scores_sha256']) == 64
+    bad = run_cli(['select', '--scores', 'scores.csv', '--keep-ratio', '0.6', '--drop-hardest', '0.5',
+                   '--out', 'x.txt'], tmp_path)
+    assert bad.returncode == 2 and 'exceed 1' in bad.stderr and not (tmp_path / 'x.txt').exists()
+
+
+def dataset_opt(tiny_data: Path, prune: dict | None, batch: int = 4) -> dict:
+    opt = {'name': 'tiny', 'type': 'PrunedPairedImageDataset', 'phase': 'train', 'scale': 2, 'gt_size': 32,
+           'use_hflip': False, 'use_rot': False, 'io_backend': {'type': 'lmdb'}, 'batch_size_per_gpu': batch,
+           'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+           'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')}
+    if prune is not None:
+        opt['prune'] = prune
+    return opt
+
+
+def tiny_keys(tiny_data: Path) -> list[str]:
+    return sorted(e.key for e in read_meta_info(tiny_data / 'train_sub' / 'HR_sub.lmdb'))
+
+
+def test_dataset_applies_the_rule_and_returns_key_and_index(tiny_data: Path, tmp_path: Path) -> None:
+    keys = tiny_keys(tiny_data)
+    write_scores(tmp_path / 'scores.csv', keys, np.arange(len(keys), dtype=float), method='test')
+    dataset = build_dataset(dataset_opt(tiny_data, {'scores': str(tmp_path / 'scores.csv'), 'keep_ratio': 0.5,
+                                                    'drop_hardest': 0.25}))
+    assert dataset.keys == keys[4:12] and len(dataset) == 8
+    item = dataset[3]
+    assert item['key'] == keys[7] and item['index'] == 3 and tuple(item['gt'].shape) == (3, 32, 32)
+    (tmp_path / 'keep.txt').write_text(f'{keys[2]}\n{keys[0]}\n{keys[9]}\n{keys[5]}\n')
+    listed = build_dataset(dataset_opt(tiny_data, {'keep': str(tmp_path / 'keep.txt')}))
+    assert listed.keys == [keys[0], keys[2], keys[5], keys[9]]
+    assert len(build_dataset(dataset_opt(tiny_data, None))) == 16
+
+
+@pytest.mark.parametrize('prune,message', [
+    ({'scores': 'S', 'keep_ratio': 0.5, 'typo_ratio': 1}, r"unknown key\(s\) \['typo_ratio'\]"),
+    ({'keep_ratio': 0.5}, 'exactly one of'),
+    ({'scores': 'S', 'keep_ratio': 0.1}, 'fewer than one batch'),
+    ({'scores': 'PARTIAL', 'keep_ratio': 0.5}, r'dataset key\(s\) without a score'),
+    ({'scores': 'EXTRA', 'keep_ratio': 0.5}, r"1 key\(s\) not in the dataset \(e.g. \['ghost_s001'\]\)"),
+])
+def test_dataset_errors(tiny_data: Path, tmp_path: Path, prune: dict, message: str) -> None:
+    keys = tiny_keys(tiny_data)
+    write_scores(tmp_path / 'S.csv', keys, np.arange(16.0), method='t')
+    write_scores(tmp_path / 'PARTIAL.csv', keys[:10], np.arange(10.0), method='t')
+    write_scores(tmp_path / 'EXTRA.csv', keys + ['ghost_s001'], np.arange(17.0), method='t')
+    if 'scores' in prune:
+        prune = dict(prune, scores=str(tmp_path / f"{prune['scores']}.csv"))
+    with pytest.raises(ValueError, match=message):
+        build_dataset(dataset_opt(tiny_data, prune))
+
+
+@pytest.mark.slow
+def test_train_on_pruned_dataset_through_yaml(tiny_data: Path, tmp_path: Path) -> None:
+    keys = tiny_keys(tiny_data)
+    write_scores(tmp_path / 'scores.csv', keys, np.arange(16.0), method='test')
+    opt = train_options(tiny_data, 'pruned_run', total_iter=4)
+    opt['datasets']['train'].update(type='PrunedPairedImageDataset',
+                                    prune={'scores': str(tmp_path / 'scores.csv'), 'keep_ratio': 0.5,
+                                           'order': 'hardest', 'drop_hardest': 0.05})
+    write_options(tmp_path / 'pruned.yml', opt)
+    proc = run_cli(['train', '-opt', 'pruned.yml'], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = latest_log(tmp_path / 'experiments' / 'pruned_run')
+    assert 'kept 8 of 16 samples' in log and 'Number of train images: 8' in log and 'iter:       4,' in log
