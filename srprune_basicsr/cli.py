@@ -105,6 +105,22 @@ def cmd_lmdb_verify(args: argparse.Namespace, rest: list[str]) -> int:
     return status
 
 
+def cmd_score(args: argparse.Namespace, rest: list[str]) -> int:
+    from basicsr.utils.dist_util import init_dist
+
+    import srprune_basicsr  # noqa: F401
+    from srprune_basicsr.scoring.runner import load_options, run_scoring
+
+    opt = load_options(args.opt)
+    dist = args.launcher == 'pytorch'
+    if dist:
+        init_dist('pytorch')
+    out = run_scoring(opt, args.out, dist=dist)
+    if not dist or int(os.environ.get('RANK', 0)) == 0:
+        print(f'scores -> {out} (+ {out.with_suffix(".json").name})')
+    return 0
+
+
 def cmd_select(args: argparse.Namespace, rest: list[str]) -> int:
     from srprune_basicsr.scoring.scores import read_scores
     from srprune_basicsr.scoring.select import SelectionRule, select_keys, write_selection
@@ -179,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument('lmdb', nargs='+', help='LMDB folder(s)')
     v.add_argument('--decode', action='store_true', help='also decode every image and check its shape')
     v.set_defaults(func=cmd_lmdb_verify)
+
+    p = sub.add_parser('score', help='score every training sample (loss_value | random | sobel | bicubic_psnr)',
+                       formatter_class=fmt,
+                       epilog='example: srprune score -opt options/score/score_SRCNN_x2.yml\n'
+                              '         torchrun --nproc_per_node=2 -m srprune_basicsr score -opt X.yml '
+                              '--launcher pytorch')
+    p.add_argument('-opt', required=True, help='score option file (see options/score/)')
+    p.add_argument('--out', default=None, help='scores.csv to write (default: out: or experiments/<name>/)')
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser('select', help='scores.csv -> keep.txt by a selection rule', formatter_class=fmt,
                        description='Every ratio is a fraction of the WHOLE dataset: --keep-ratio is the share kept, '

@@ -24,6 +24,11 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
     opt = load(path)
     assert 'debug' not in opt['name'], 'BasicSR changes logging and checkpoint frequency for "debug" names'
     assert opt['network_g']['type'] in ARCH_REGISTRY
+    if 'score' in path.parts:  # srprune score options: one dataset, no model
+        from srprune_basicsr.scoring.runner import load_options
+
+        assert load_options(path)['dataset']['type'] in DATASET_REGISTRY
+        return
     assert opt['model_type'] in MODEL_REGISTRY
     for dataset in opt['datasets'].values():
         assert dataset['type'] in DATASET_REGISTRY
