@@ -134,6 +134,18 @@ def cmd_select(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
+    from srprune_basicsr.report.scores_report import write_report
+
+    written = write_report(args.scores, args.out, args.keep, args.gt_lmdb, args.compare)
+    for name, path in written.items():
+        if name == 'correlation':
+            print(f'Spearman rank correlation with {path[0]}: {path[1]:.4f}')
+        else:
+            print(f'{name}: {path}')
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     from srprune_basicsr.demo import run_demo
 
@@ -225,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--out', required=True, help='keep.txt to write (keep.json beside it)')
     p.add_argument('--overwrite', action='store_true')
     p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser('report', help='score histogram, hardest/median/easiest samples, summary (PNG + md)',
+                       epilog='example: srprune report --scores experiments/score_SRCNN_x2/scores.csv '
+                              '--keep keep.txt --out experiments/score_SRCNN_x2/report')
+    p.add_argument('--scores', required=True)
+    p.add_argument('--out', required=True, help='folder for score_hist.png, samples.png, summary.md')
+    p.add_argument('--keep', default=None, help='keep.txt: shade the kept samples')
+    p.add_argument('--gt-lmdb', default=None, help='GT LMDB for the sample grid (default: from scores.json)')
+    p.add_argument('--compare', default=None, help='another scores.csv: print the Spearman rank correlation')
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser('demo', help='train the SRCNN proxy on scikit-image photos (CPU, minutes)',
                        epilog='example: srprune demo --workdir demo_run')

@@ -1,0 +1,111 @@
+"""``srprune report``: what a score file says, as a histogram, a sample grid and a summary.
+
+Written next to each other in ``--out``: ``score_hist.png`` (the kept samples shaded when a keep
+list is given), ``samples.png`` (the 16 hardest, 16 median and 16 easiest GT sub-images) and
+``summary.md`` (counts and quantiles, and the rank correlation with another scorer if asked).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from srprune_basicsr.data.atomic import atomic_write_text  # noqa: E402
+from srprune_basicsr.data.lmdb_tools import open_source, read_keep_list  # noqa: E402
+from srprune_basicsr.scoring.scores import Scores, match_dataset, read_scores  # noqa: E402
+
+QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+
+
+def rank_correlation(a: Scores, b: Scores) -> float:
+    """Spearman's rank correlation of two scorers over the same keys."""
+    return float(spearmanr(a.values, match_dataset(b, a.keys)).statistic)
+
+
+def plot_histogram(scores: Scores, kept: set[str] | None, path: Path, bins: int = 60) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    edges = np.histogram_bin_edges(scores.values, bins=bins)
+    ax.hist(scores.values, bins=edges, color='0.7', label=f'all ({len(scores)})')
+    if kept is not None:
+        mask = np.array([k in kept for k in scores.keys])
+        ax.hist(scores.values[mask], bins=edges, color='tab:blue', alpha=0.8, label=f'kept ({mask.sum()})')
+    ax.set_xlabel(f"score ({scores.meta.get('method', 'unknown method')}; larger = harder)")
+    ax.set_ylabel('samples')
+    ax.legend()
+    ax.set_title(scores.path.name if scores.path else 'scores')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _load_gt(lmdb_path: Path, keys: Sequence[str]) -> list[np.ndarray]:
+    with open_source(lmdb_path) as env, env.begin() as txn:
+        images = []
+        for key in keys:
+            data = txn.get(key.encode('ascii'))
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+            images.append(np.zeros((8, 8, 3), np.uint8) if img is None else img[:, :, ::-1])
+        return images
+
+
+def plot_samples(scores: Scores, gt_lmdb: Path, path: Path, per_row: int = 16) -> None:
+    """Rows of the hardest, median and easiest GT sub-images with their scores."""
+    order = np.argsort(-scores.values, kind='stable')
+    mid = len(order) // 2 - per_row // 2
+    rows = {'hardest': order[:per_row], 'median': order[max(0, mid):max(0, mid) + per_row],
+            'easiest': order[::-1][:per_row]}
+    fig, axes = plt.subplots(3, per_row, figsize=(per_row * 1.1, 3 * 1.35), dpi=110, squeeze=False)
+    for r, (label, idx) in enumerate(rows.items()):
+        images = _load_gt(gt_lmdb, [scores.keys[i] for i in idx])
+        for c in range(per_row):
+            ax = axes[r][c]
+            ax.axis('off')
+            if c < len(idx):
+                ax.imshow(images[c])
+                ax.set_title(f'{scores.values[idx[c]]:.3g}', fontsize=6)
+        axes[r][0].text(-0.1, 0.5, label, transform=axes[r][0].transAxes, ha='right', va='center', fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def summary(scores: Scores, kept: set[str] | None, correlation: tuple[Path, float] | None) -> str:
+    q = np.quantile(scores.values, QUANTILES)
+    lines = [f'# Scores: {scores.path}', '', f"- method: {scores.meta.get('method', '?')}",
+             f'- samples: {len(scores)}']
+    if kept is not None:
+        lines.append(f'- kept: {len(kept)} ({len(kept) / len(scores):.1%})')
+    if correlation:
+        lines.append(f'- Spearman rank correlation with {correlation[0]}: {correlation[1]:.4f}')
+    lines += ['', '| quantile | ' + ' | '.join(f'{p:g}' for p in QUANTILES) + ' |',
+              '|---' * (len(QUANTILES) + 1) + '|', '| score | ' + ' | '.join(f'{v:.4g}' for v in q) + ' |', '']
+    return '\n'.join(lines)
+
+
+def write_report(scores_path: str | os.PathLike, out: str | os.PathLike, keep: str | os.PathLike | None = None,
+                 gt_lmdb: str | os.PathLike | None = None, compare: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Write the report files into ``out``; returns name -> path. ``gt_lmdb`` defaults to scores.json's."""
+    scores = read_scores(scores_path)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    kept = set(read_keep_list(keep)) if keep else None
+    written = {'histogram': out / 'score_hist.png', 'summary': out / 'summary.md'}
+    plot_histogram(scores, kept, written['histogram'])
+    gt = gt_lmdb or (scores.meta.get('dataset') or {}).get('dataroot_gt')
+    if gt and str(gt).endswith('.lmdb') and Path(gt).is_dir():
+        written['samples'] = out / 'samples.png'
+        plot_samples(scores, Path(gt), written['samples'])
+    correlation = (Path(compare), rank_correlation(scores, read_scores(compare))) if compare else None
+    atomic_write_text(written['summary'], summary(scores, kept, correlation))
+    if correlation:
+        written['correlation'] = correlation  # type: ignore[assignment]
+    return written
