@@ -1,26 +1,33 @@
-"""`srprune demo`: embedded photos -> prepared LMDBs -> SRCNN training -> a printed PSNR."""
+"""`srprune demo`: photos -> LMDBs -> proxy -> scores -> refined/random 50% -> three targets -> table + plots."""
 
 import re
 from pathlib import Path
 
+import cv2
 import pytest
 from conftest import run_cli
 
 from srprune_basicsr.data.lmdb_tools import read_meta_info
+from srprune_basicsr.scoring.scores import read_scores
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_prints_model_log_and_psnr(tmp_path: Path) -> None:
-    proc = run_cli(['demo', '--workdir', 'demo', '--iters', '6'], tmp_path, timeout=600)
+def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
+    proc = run_cli(['demo', '--workdir', 'demo', '--iters', '6'], tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    match = re.search(r'SRCNN ([0-9.]+) dB, bicubic ([0-9.]+) dB', proc.stdout)
-    assert match, proc.stdout[-2000:]
-    assert 15 < float(match.group(2)) < 50
-    model = re.search(r'model: +(\S+)', proc.stdout).group(1)
-    assert (tmp_path / model).is_file()
-    data = tmp_path / 'demo' / 'data'
-    gt_keys = [e.key for e in read_meta_info(data / 'train_sub' / 'HR_sub.lmdb')]
-    assert len(gt_keys) > 100 and gt_keys == [e.key for e in read_meta_info(data / 'train_sub' /
-                                                                          'LR_bicubic_X2_sub.lmdb')]
-    assert sorted(p.name for p in (data / 'val' / 'GTmod12').iterdir()) == ['camera.png', 'coffee.png']
+    rows = dict(re.findall(r'\| ([A-Za-z0-9 %()]+?) \| ([0-9.]+) \|', proc.stdout))
+    assert set(rows) >= {'bicubic', 'SRCNN proxy (full)', 'FSRCNN full', 'FSRCNN refined 50%', 'FSRCNN random 50%'}
+    assert 15 < float(rows['bicubic']) < 50
+    root = tmp_path / 'demo'
+    gt_keys = [e.key for e in read_meta_info(root / 'data' / 'train_sub' / 'HR_sub.lmdb')]
+    assert len(gt_keys) > 100
+    assert gt_keys == [e.key for e in read_meta_info(root / 'data' / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')]
+    scores = read_scores(root / 'experiments' / 'score_demo' / 'scores.csv')
+    assert sorted(scores.keys) == sorted(gt_keys) and scores.meta['method'] == 'loss_value'
+    refined = (root / 'experiments' / 'score_demo' / 'keep_refined.txt').read_text().split()
+    assert len(refined) == round(0.5 * len(gt_keys))
+    log = next((root / 'experiments' / 'demo_FSRCNN_x2_refined').glob('train_*.log')).read_text()
+    assert f'kept {len(refined)} of {len(gt_keys)} samples' in log
+    assert cv2.imread(str(root / 'experiments' / 'score_demo' / 'report' / 'score_hist.png')) is not None
+    assert (root / 'results.md').read_text().count('\n') == 7
