@@ -72,19 +72,20 @@ def demo_options(template: Path, name: str, scale: int, iters: int | None) -> di
     return opt
 
 
-def bicubic_psnr(workdir: Path, scale: int) -> float:
-    """Mean Y-PSNR of plain bicubic upsampling on the validation set: the bar SRCNN must clear."""
-    from basicsr.metrics import calculate_psnr
+def bicubic_metrics(workdir: Path, scale: int) -> dict[str, float]:
+    """Mean Y-PSNR/SSIM of plain bicubic upsampling on the validation set: the bar to clear."""
+    from basicsr.metrics import calculate_psnr, calculate_ssim
 
     from srprune_basicsr.bicubic import imresize_uint8
 
     gt_dir, lq_dir = (workdir / 'data' / 'val' / name for name in benchmark_folders(scale))
-    values = []
+    values: dict[str, list[float]] = {'psnr': [], 'ssim': []}
     for gt_path in sorted(gt_dir.iterdir()):
         gt = cv2.imread(str(gt_path))
         up = imresize_uint8(cv2.imread(str(lq_dir / gt_path.name)), scale)
-        values.append(calculate_psnr(up, gt, crop_border=scale, test_y_channel=True))
-    return float(np.mean(values))
+        values['psnr'].append(calculate_psnr(up, gt, crop_border=scale, test_y_channel=True))
+        values['ssim'].append(calculate_ssim(up, gt, crop_border=scale, test_y_channel=True))
+    return {name: float(np.mean(v)) for name, v in values.items()}
 
 
 def train(workdir: Path, opt: dict) -> tuple[Path, dict[str, float]]:
@@ -136,14 +137,14 @@ def run_demo(workdir: Path, iters: int | None = None, scale: int = 2, overwrite:
     proxy_opt = demo_options(DEMO_OPTION, f'demo_SRCNN_x{scale}', scale, iters)
     proxy_exp, proxy_metrics = train(workdir, proxy_opt)
     keeps = score_and_select(workdir, proxy_opt, proxy_exp / 'models' / 'net_g_latest.pth')
-    results = {'bicubic': {'psnr': bicubic_psnr(workdir, scale)}, 'SRCNN proxy (full)': proxy_metrics}
+    results = {'bicubic': bicubic_metrics(workdir, scale), 'SRCNN proxy (full)': proxy_metrics}
     for arm in ('full', 'refined', 'random'):
         opt = demo_options(TARGET_OPTION, f'demo_FSRCNN_x{scale}_{arm}', scale, iters)
         if arm != 'full':
             opt['datasets']['train']['prune'] = {'keep': str(keeps[arm].resolve())}
         results[f'FSRCNN {arm}' + (' 50%' if arm != 'full' else '')] = train(workdir, opt)[1]
     table = [f"| model (x{scale}, held-out {', '.join(VAL_PHOTOS)}) | PSNR (Y) | SSIM (Y) |", '|---|---|---|']
-    table += [f"| {name} | {m['psnr']:.2f} | {m.get('ssim', float('nan')):.4f} |" for name, m in results.items()]
+    table += [f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} |" for name, m in results.items()]
     (workdir / 'results.md').write_text('\n'.join(table) + '\n')
     report = workdir / 'experiments' / 'score_demo' / 'report'
     print('\n=== srprune demo ===')

@@ -33,11 +33,17 @@ def rank_correlation(a: Scores, b: Scores) -> float:
 
 def plot_histogram(scores: Scores, kept: set[str] | None, path: Path, bins: int = 60) -> None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    edges = np.histogram_bin_edges(scores.values, bins=bins)
-    ax.hist(scores.values, bins=edges, color='0.7', label=f'all ({len(scores)})')
+    values = scores.values
+    skewed = (values > 0).all() and values.max() > 20 * np.median(values)
+    if skewed:  # loss values span decades: log-spaced bins show the bulk and the tail
+        edges = np.geomspace(values.min(), values.max(), bins + 1)
+        ax.set_xscale('log')
+    else:
+        edges = np.histogram_bin_edges(values, bins=bins)
+    ax.hist(values, bins=edges, color='0.7', label=f'all ({len(scores)})')
     if kept is not None:
         mask = np.array([k in kept for k in scores.keys])
-        ax.hist(scores.values[mask], bins=edges, color='tab:blue', alpha=0.8, label=f'kept ({mask.sum()})')
+        ax.hist(values[mask], bins=edges, color='tab:blue', alpha=0.8, label=f'kept ({mask.sum()})')
     ax.set_xlabel(f"score ({scores.meta.get('method', 'unknown method')}; larger = harder)")
     ax.set_ylabel('samples')
     ax.legend()

@@ -198,7 +198,9 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     keys = [sample_key(p, lmdb) for p in dataset.paths]
     scorer, extra = build_scorer(opt, len(keys), device)
     batch_size = int(score.get('batch_size', 32))
-    provenance = {'dataset': {k: opt['dataset'].get(k) for k in ('dataroot_gt', 'dataroot_lq', 'io_backend')},
+    dataset_record = {k: str(Path(opt['dataset'][k]).resolve()) for k in ('dataroot_gt', 'dataroot_lq')
+                      if opt['dataset'].get(k)}
+    provenance = {'dataset': dict(dataset_record, io_backend=opt['dataset'].get('io_backend')),
                   'sample_count': len(keys), 'scale': opt['scale'], 'option_name': opt['name'], **extra}
     parameters = {'loss': score.get('loss', 'mse'), **score} if opt.get('method', 'loss_value') == 'loss_value' \
         else dict(score)
