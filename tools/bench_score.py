@@ -1,0 +1,99 @@
+"""Benchmark `srprune score` against the limit set by reading and by the proxy's forward pass, in one run.
+
+Data: x2 sub-image LMDBs of ../shared/data (T91 + BSD200 + DIV2K_valid_crop256, crop 96, step 48),
+the first --samples pairs. Measured in the same process, one after another:
+  (a) read + decode: the deterministic dataset pass alone (BasicSR's PairedImageDataset, LMDB),
+  (b) forward: the proxy on tensors already in memory, batch --batch,
+  (c) srprune score: the whole scoring run (run_scoring, which reads, batches, infers and writes).
+On a CPU (a) and (b) share the cores, so the limit is 1 / (1/a + 1/b); the figure of merit is c / limit.
+
+Usage:  python tools/bench_score.py [--work /tmp/bench_score] [--samples 3000] [--arch SRCNN FSRCNN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+# isort: off
+import srprune_basicsr  # noqa: F401  (must precede basicsr: it installs the torchvision shim)
+from basicsr.archs import build_network
+# isort: on
+from srprune_basicsr.data.lmdb_tools import read_meta_info, rebuild_lmdbs
+from srprune_basicsr.data.prepare import PrepareConfig, prepare
+from srprune_basicsr.scoring.runner import build_score_dataset, run_scoring
+
+SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+SETS = ('T91', 'BSD200', 'DIV2K_valid_crop256')
+
+
+def make_data(work: Path, samples: int) -> dict:
+    hr = work / 'hr'
+    hr.mkdir(parents=True)
+    for name in SETS:
+        for path in sorted((SHARED / name / 'HR').iterdir()):
+            (hr / path.name).symlink_to(path)
+    full = prepare(hr, work / 'full', PrepareConfig(crop=96, step=48, thresh=24, scales=(2,)), lmdb=True,
+                   progress=False)
+    keys = [e.key for e in read_meta_info(full.lmdbs['HR_sub'])][:samples]
+    (work / 'keep.txt').write_text('\n'.join(keys) + '\n')
+    rebuild_lmdbs(list(full.lmdbs.values()), work / 'keep.txt', work / 'subset', progress=False)
+    return {'name': 'bench', 'type': 'PairedImageDataset', 'io_backend': {'type': 'lmdb'},
+            'dataroot_gt': str(work / 'subset' / 'HR_sub.lmdb'),
+            'dataroot_lq': str(work / 'subset' / 'LR_bicubic_X2_sub.lmdb')}
+
+
+def read_rate(opt: dict) -> float:
+    dataset = build_score_dataset(opt)
+    start = time.perf_counter()
+    for i in range(len(dataset)):
+        dataset[i]
+    return len(dataset) / (time.perf_counter() - start)
+
+
+@torch.inference_mode()
+def forward_rate(net: torch.nn.Module, batch: int, repeats: int) -> float:
+    net = net.eval().to(memory_format=torch.channels_last)
+    lq = torch.rand(batch, 3, 48, 48).contiguous(memory_format=torch.channels_last)
+    net(lq)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        net(lq)
+    return batch * repeats / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--work', default='/tmp/bench_score')
+    parser.add_argument('--samples', type=int, default=3000)
+    parser.add_argument('--batch', type=int, default=32)
+    parser.add_argument('--arch', nargs='+', default=['FSRCNN', 'SRCNN'])
+    args = parser.parse_args()
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    dataset = make_data(work, args.samples)
+    opt = {'name': 'bench', 'scale': 2, 'num_gpu': 0, 'dataset': dataset}
+    decode = read_rate(opt)
+    print(f'{args.samples} x2 pairs (96 px GT), {torch.get_num_threads()} torch threads, batch {args.batch}')
+    print(f'(a) read + decode: {decode:8.0f} pairs/s')
+    for arch in args.arch:
+        torch.manual_seed(0)
+        net = build_network({'type': arch, 'upscale': 2})
+        torch.save({'params': net.state_dict()}, work / f'{arch}.pth')
+        forward = forward_rate(net, args.batch, max(2, 400 // args.batch))
+        limit = 1 / (1 / decode + 1 / forward)
+        run = dict(opt, method='loss_value', network_g={'type': arch, 'upscale': 2},
+                   path={'pretrain_network_g': str(work / f'{arch}.pth')}, score={'batch_size': args.batch})
+        start = time.perf_counter()
+        run_scoring(run, work / f'scores_{arch}.csv', progress=False)
+        score = args.samples / (time.perf_counter() - start)
+        print(f'{arch}: (b) forward {forward:6.0f} pairs/s, limit 1/(1/a+1/b) {limit:6.0f}/s, '
+              f'(c) srprune score {score:6.0f} pairs/s = {score / limit:.2f} x limit')
+
+
+if __name__ == '__main__':
+    main()
