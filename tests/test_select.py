@@ -167,3 +167,35 @@ def test_train_on_pruned_dataset_through_yaml(tiny_data: Path, tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr[-2000:]
     log = latest_log(tmp_path / 'experiments' / 'pruned_run')
     assert 'kept 8 of 16 samples' in log and 'Number of train images: 8' in log and 'iter:       4,' in log
+
+
+@pytest.mark.slow
+def test_prune_score_block_scores_first_and_reuses(tiny_data: Path, tmp_path: Path) -> None:
+    opt = train_options(tiny_data, 'score_first', total_iter=2)
+    opt['datasets']['train'].update(type='PrunedPairedImageDataset',
+                                    prune={'score': {'method': 'bicubic_psnr'}, 'keep_ratio': 0.5,
+                                           'drop_hardest': 0.25})
+    write_options(tmp_path / 'a.yml', opt)
+    proc = run_cli(['train', '-opt', 'a.yml'], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores_path = tmp_path / 'experiments' / 'score_skimage_photos_sub' / 'scores.csv'
+    scores = read_scores(scores_path)
+    assert len(scores) == 16 and scores.meta['method'] == 'bicubic_psnr' and len(scores.meta['fingerprint']) == 64
+    log = latest_log(tmp_path / 'experiments' / 'score_first')
+    assert 'kept 8 of 16 samples' in log
+    expected = select_keys(scores.keys, scores.values, SelectionRule(0.5, drop_hardest=0.25))
+    dataset = build_dataset(dataset_opt(tiny_data, {'scores': str(scores_path), 'keep_ratio': 0.5,
+                                                    'drop_hardest': 0.25}))
+    assert dataset.keys == sorted(expected)
+    first = scores_path.read_bytes(), scores_path.stat().st_mtime_ns
+    opt['name'] = 'score_first_again'
+    write_options(tmp_path / 'b.yml', opt)
+    assert run_cli(['train', '-opt', 'b.yml'], tmp_path).returncode == 0
+    assert 'reusing' in latest_log(tmp_path / 'experiments' / 'score_first_again')
+    assert (scores_path.read_bytes(), scores_path.stat().st_mtime_ns) == first
+    opt['datasets']['train']['prune']['score'] = {'method': 'bicubic_psnr', 'score': {'border': 4}}
+    opt['name'] = 'score_first_changed'
+    write_options(tmp_path / 'c.yml', opt)
+    assert run_cli(['train', '-opt', 'c.yml'], tmp_path).returncode == 0
+    assert 'reusing' not in latest_log(tmp_path / 'experiments' / 'score_first_changed')
+    assert read_scores(scores_path).meta['border'] == 4

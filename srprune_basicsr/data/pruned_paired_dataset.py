@@ -26,7 +26,8 @@ from srprune_basicsr.data.lmdb_tools import read_keep_list
 from srprune_basicsr.scoring.scores import match_dataset, read_scores
 from srprune_basicsr.scoring.select import SelectionRule, select_indices
 
-PRUNE_KEYS = {'scores', 'keep', 'keep_ratio', 'order', 'drop_hardest', 'seed', 'strata', 'log_strata'}
+PRUNE_KEYS = {'scores', 'keep', 'score', 'keep_ratio', 'order', 'drop_hardest', 'seed', 'strata', 'log_strata'}
+SOURCES = ('scores', 'keep', 'score')
 
 
 def sample_key(path_entry: dict, lmdb: bool) -> str:
@@ -56,8 +57,9 @@ class PrunedPairedImageDataset(PairedImageDataset):
         unknown = set(prune) - PRUNE_KEYS
         if unknown:
             raise ValueError(f'datasets:{name}:prune: unknown key(s) {sorted(unknown)}; known: {sorted(PRUNE_KEYS)}')
-        if ('scores' in prune) == ('keep' in prune):
-            raise ValueError(f'datasets:{name}:prune: give exactly one of "scores" (with a rule) or "keep"')
+        if sum(key in prune for key in SOURCES) != 1:
+            raise ValueError(f'datasets:{name}:prune: give exactly one of "scores" (a scores.csv, with a rule), '
+                             '"score" (a scorer to run first, with a rule) or "keep" (a keep.txt)')
         if 'keep' in prune:
             keep = read_keep_list(prune['keep'])
             position = {k: i for i, k in enumerate(self.keys)}
@@ -65,9 +67,39 @@ class PrunedPairedImageDataset(PairedImageDataset):
             if missing:
                 raise ValueError(f"{prune['keep']}: {len(missing)} key(s) not in the dataset, e.g. {missing[:5]}")
             return sorted(position[k] for k in keep)
-        scores = match_dataset(read_scores(prune.pop('scores')), self.keys)
+        scores_path = prune.pop('scores') if 'scores' in prune else self._score_first(prune.pop('score'), name)
+        scores = match_dataset(read_scores(scores_path), self.keys)
         rule = SelectionRule(**{k: v for k, v in prune.items() if k in PRUNE_KEYS})
         return select_indices(scores, rule).tolist()
+
+    def _score_first(self, score: dict | str, name: str) -> str:
+        """Run (or reuse) a scorer on this dataset before training: ``prune: score:``.
+
+        ``score`` is a score option file or the same options inline; its dataset is always this
+        one. Scores go to ``experiments/<score name>/scores.csv`` and are reused on resume or rerun
+        while the proxy checkpoint, the dataset and the options are unchanged (by fingerprint).
+        Under ``--launcher pytorch`` every rank builds the dataset, so all ranks share the work.
+        """
+        import torch.distributed as dist
+
+        from srprune_basicsr.scoring.runner import check_options, load_options, run_scoring
+
+        if isinstance(score, str):
+            opt = load_options(score)
+        else:
+            opt = dict(score)
+            opt.setdefault('name', f'score_{name}')
+            check_options(opt, f'datasets:{name}:prune:score')
+        opt['scale'] = self.opt['scale']
+        opt['dataset'] = {'name': name, 'type': 'PairedImageDataset', 'io_backend': dict(self.opt['io_backend']),
+                          'dataroot_gt': self.opt['dataroot_gt'], 'dataroot_lq': self.opt['dataroot_lq']}
+        for key in ('filename_tmpl', 'meta_info_file'):
+            if key in self.opt:
+                opt['dataset'][key] = self.opt[key]
+        opt['dataset']['io_backend'].pop('db_paths', None)
+        opt['dataset']['io_backend'].pop('client_keys', None)
+        distributed = dist.is_available() and dist.is_initialized()
+        return str(run_scoring(opt, dist=distributed, progress=False, reuse=True))
 
     def _check_enough(self, opt: dict) -> None:
         batch = opt.get('batch_size_per_gpu')

@@ -40,6 +40,16 @@ def load_options(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f'{path}: no such option file')
     opt = yaml.load(path.read_text(), Loader=ordered_yaml()[0])
     opt = json.loads(json.dumps(opt))  # OrderedDict -> dict
+    check_options(opt, str(path))
+    for key in ('name', 'dataset', 'scale'):
+        if key not in opt:
+            raise ValueError(f'{path}: missing key {key!r}')
+    return opt
+
+
+def check_options(opt: dict, source: str) -> None:
+    """Unknown keys and methods are errors naming ``source`` (a file, or where an inline block sits)."""
+    path = source
     unknown = set(opt) - TOP_KEYS
     if unknown:
         raise ValueError(f'{path}: unknown key(s) {sorted(unknown)}; known: {sorted(TOP_KEYS)}')
@@ -48,10 +58,6 @@ def load_options(path: str | os.PathLike) -> dict:
         raise ValueError(f'{path}: unknown score: key(s) {sorted(unknown)}; known: {sorted(SCORE_KEYS)}')
     if opt.get('method', 'loss_value') not in METHODS:
         raise ValueError(f"{path}: method must be one of {METHODS}, got {opt.get('method')!r}")
-    for key in ('name', 'dataset', 'scale'):
-        if key not in opt:
-            raise ValueError(f'{path}: missing key {key!r}')
-    return opt
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -170,6 +176,14 @@ def _batch_tensors(dataset, indices: np.ndarray, crop: int | None, scale: int) -
     return lq, gt
 
 
+def _stored_fingerprint(scores_path: Path) -> str | None:
+    meta = scores_path.with_suffix('.json')
+    try:
+        return json.loads(meta.read_text()).get('fingerprint')
+    except (OSError, ValueError):
+        return None
+
+
 def _gather(done: dict[int, float], dist: bool) -> dict[int, float]:
     if not dist:
         return done
@@ -183,8 +197,14 @@ def _gather(done: dict[int, float], dist: bool) -> dict[int, float]:
     return merged
 
 
-def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = False, progress: bool = True) -> Path:
-    """Score every sample of ``opt['dataset']``; rank 0 writes scores.csv (+ scores.json)."""
+def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = False, progress: bool = True,
+                reuse: bool = False) -> Path:
+    """Score every sample of ``opt['dataset']``; rank 0 writes scores.csv (+ scores.json).
+
+    With ``reuse``, an existing scores.csv whose scores.json carries the same fingerprint (method,
+    options, dataset keys and paths, proxy checkpoint sha256) is returned as it is.
+    """
+    from basicsr.utils import get_root_logger
     from basicsr.utils.dist_util import get_dist_info
 
     rank, world = get_dist_info()
@@ -206,6 +226,9 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
         else dict(score)
     fingerprint = hashlib.sha256(json.dumps([opt.get('method', 'loss_value'), parameters, provenance, keys],
                                             sort_keys=True, default=str).encode()).hexdigest()
+    if reuse and out.is_file() and _stored_fingerprint(out) == fingerprint:
+        get_root_logger().info(f'srprune: reusing {out} (same proxy, dataset and scorer options)')
+        return out
     record = Progress(out.with_name(f'{out.name}.progress.rank{rank}'), fingerprint)
     todo = [b for b in batches(len(keys), batch_size, rank, world) if not all(int(i) in record.done for i in b)]
     bar = tqdm(total=len(todo), desc=f'score {opt.get("method", "loss_value")}', unit='batch',
@@ -221,7 +244,7 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
         if missing:
             raise RuntimeError(f'{out}: {len(missing)} sample(s) were not scored, e.g. {missing[:5]}')
         write_scores(out, keys, [merged[i] for i in range(len(keys))], method=opt.get('method', 'loss_value'),
-                     parameters=parameters, **provenance)
+                     parameters=parameters, fingerprint=fingerprint, **provenance)
     if dist:
         import torch.distributed as tdist
 
