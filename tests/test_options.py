@@ -57,7 +57,8 @@ def test_shipped_train_option_runs(tiny_data: Path, tmp_path: Path, name: str, s
 
 
 @pytest.mark.slow
-def test_shipped_pruned_option_runs(tiny_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize('name', ['train_FSRCNN_x2_pruned.yml', 'train_EDSR_Mx2_pruned.yml'])
+def test_shipped_pruned_option_runs(tiny_data: Path, tmp_path: Path, name: str) -> None:
     from srprune_basicsr.data.lmdb_tools import read_meta_info
     from srprune_basicsr.scoring.scores import write_scores
 
@@ -69,7 +70,7 @@ def test_shipped_pruned_option_runs(tiny_data: Path, tmp_path: Path) -> None:
               f'datasets:val:dataroot_gt={tiny_data}/val/GTmod12', f'datasets:val:dataroot_lq={tiny_data}/val/LRbicx2',
               'datasets:train:gt_size=32', 'datasets:train:num_worker_per_gpu=0', 'datasets:train:batch_size_per_gpu=4',
               'train:total_iter=2', 'val:val_freq=2', 'logger:use_tb_logger=false']
-    path = REPO / 'options' / 'train' / 'train_FSRCNN_x2_pruned.yml'
+    path = REPO / 'options' / 'train' / name
     proc = run_cli(['train', '-opt', str(path), '--force_yml', *forced], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = latest_log(tmp_path / 'experiments' / load(path)['name'])
