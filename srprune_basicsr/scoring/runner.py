@@ -21,6 +21,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from srprune_basicsr.data.lmdb_tools import sha256_of
 from srprune_basicsr.data.pruned_paired_dataset import sample_key
 from srprune_basicsr.scoring.baselines import BicubicPsnrScorer, RandomScorer, SobelScorer
 from srprune_basicsr.scoring.loss_value import LossValueScorer
@@ -60,14 +61,6 @@ def check_options(opt: dict, source: str) -> None:
         raise ValueError(f"{path}: method must be one of {METHODS}, got {opt.get('method')!r}")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_proxy(opt: dict) -> tuple[torch.nn.Module, str]:
     """Build ``network_g`` and load ``path:pretrain_network_g``; a mismatch names both."""
     from basicsr.archs import build_network
@@ -88,7 +81,7 @@ def load_proxy(opt: dict) -> tuple[torch.nn.Module, str]:
     except RuntimeError as err:
         raise ValueError(f"{ckpt} does not match network_g {opt['network_g']}: {str(err).splitlines()[0]} "
                          f'{str(err).splitlines()[1:3]}') from None
-    return net, file_sha256(ckpt)
+    return net, sha256_of(ckpt)
 
 
 def build_scorer(opt: dict, total: int, device: torch.device) -> tuple[object, dict]:
