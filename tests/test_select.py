@@ -159,6 +159,7 @@ def test_train_on_pruned_dataset_through_yaml(tiny_data: Path, tmp_path: Path) -
     keys = tiny_keys(tiny_data)
     write_scores(tmp_path / 'scores.csv', keys, np.arange(16.0), method='test')
     opt = train_options(tiny_data, 'pruned_run', total_iter=4)
+    opt['logger']['use_tb_logger'] = True
     opt['datasets']['train'].update(type='PrunedPairedImageDataset',
                                     prune={'scores': str(tmp_path / 'scores.csv'), 'keep_ratio': 0.5,
                                            'order': 'hardest', 'drop_hardest': 0.05})
@@ -167,6 +168,12 @@ def test_train_on_pruned_dataset_through_yaml(tiny_data: Path, tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr[-2000:]
     log = latest_log(tmp_path / 'experiments' / 'pruned_run')
     assert 'kept 8 of 16 samples' in log and 'Number of train images: 8' in log and 'iter:       4,' in log
+    assert 'score histograms of the pruned train set written to TensorBoard' in log
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / 'tb_logger' / 'pruned_run'), size_guidance={'histograms': 0}).Reload()
+    assert {'prune/scores_all', 'prune/scores_kept'} <= set(events.Tags()['histograms'])
+    assert events.Histograms('prune/scores_kept')[0].histogram_value.num == 8
 
 
 @pytest.mark.slow

@@ -44,6 +44,8 @@ class PrunedPairedImageDataset(PairedImageDataset):
         super().__init__(opt)
         self.keys = [sample_key(p, self.io_backend_opt['type'] == 'lmdb') for p in self.paths]
         self.total = len(self.paths)
+        self.all_scores = None  # every sample's score when a scorer or scores file chose the subset
+        self.kept_scores = None
         prune = opt.get('prune')
         if prune:
             kept = self._kept_indices(dict(prune), opt.get('name', '?'))
@@ -70,7 +72,9 @@ class PrunedPairedImageDataset(PairedImageDataset):
         scores_path = prune.pop('scores') if 'scores' in prune else self._score_first(prune.pop('score'), name)
         scores = match_dataset(read_scores(scores_path), self.keys)
         rule = SelectionRule(**{k: v for k, v in prune.items() if k in PRUNE_KEYS})
-        return select_indices(scores, rule).tolist()
+        kept = select_indices(scores, rule)
+        self.all_scores, self.kept_scores = scores, scores[kept]
+        return kept.tolist()
 
     def _score_first(self, score: dict | str, name: str) -> str:
         """Run (or reuse) a scorer on this dataset before training: ``prune: score:``.
