@@ -137,12 +137,11 @@ def cmd_select(args: argparse.Namespace, rest: list[str]) -> int:
 def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
     from srprune_basicsr.report.scores_report import write_report
 
-    written = write_report(args.scores, args.out, args.keep, args.gt_lmdb, args.compare)
+    written, correlation = write_report(args.scores, args.out, args.keep, args.gt_lmdb, args.compare)
     for name, path in written.items():
-        if name == 'correlation':
-            print(f'Spearman rank correlation with {path[0]}: {path[1]:.4f}')
-        else:
-            print(f'{name}: {path}')
+        print(f'{name}: {path}')
+    if correlation is not None:
+        print(f'Spearman rank correlation with {args.compare}: {correlation:.4f}')
     return 0
 
 

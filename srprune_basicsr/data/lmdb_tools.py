@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,8 +183,7 @@ def open_source(path: str | os.PathLike) -> lmdb.Environment:
 
 
 def check_unique(keys: Sequence[str], source: str) -> None:
-    seen: set[str] = set()
-    dupes = [k for k in keys if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    dupes = [k for k, n in Counter(keys).items() if n > 1]
     if dupes:
         raise LmdbError(f'{source}: {len(dupes)} duplicate key(s), e.g. {dupes[:5]}')
 

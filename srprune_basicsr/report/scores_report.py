@@ -98,8 +98,12 @@ def summary(scores: Scores, kept: set[str] | None, correlation: tuple[Path, floa
 
 
 def write_report(scores_path: str | os.PathLike, out: str | os.PathLike, keep: str | os.PathLike | None = None,
-                 gt_lmdb: str | os.PathLike | None = None, compare: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Write the report files into ``out``; returns name -> path. ``gt_lmdb`` defaults to scores.json's."""
+                 gt_lmdb: str | os.PathLike | None = None,
+                 compare: str | os.PathLike | None = None) -> tuple[dict[str, Path], float | None]:
+    """Write the report files into ``out``; returns (name -> path, Spearman correlation with ``compare``).
+
+    ``gt_lmdb`` (for the sample grid) defaults to the GT LMDB recorded in scores.json.
+    """
     scores = read_scores(scores_path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +116,4 @@ def write_report(scores_path: str | os.PathLike, out: str | os.PathLike, keep: s
         plot_samples(scores, Path(gt), written['samples'])
     correlation = (Path(compare), rank_correlation(scores, read_scores(compare))) if compare else None
     atomic_write_text(written['summary'], summary(scores, kept, correlation))
-    if correlation:
-        written['correlation'] = correlation  # type: ignore[assignment]
-    return written
+    return written, correlation[1] if correlation else None

@@ -215,8 +215,9 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
                       if opt['dataset'].get(k)}
     provenance = {'dataset': dict(dataset_record, io_backend=opt['dataset'].get('io_backend')),
                   'sample_count': len(keys), 'scale': opt['scale'], 'option_name': opt['name'], **extra}
-    parameters = {'loss': score.get('loss', 'mse'), **score} if opt.get('method', 'loss_value') == 'loss_value' \
-        else dict(score)
+    parameters = dict(score)
+    if opt.get('method', 'loss_value') == 'loss_value':
+        parameters.setdefault('loss', 'mse')
     fingerprint = hashlib.sha256(json.dumps([opt.get('method', 'loss_value'), parameters, provenance, keys],
                                             sort_keys=True, default=str).encode()).hexdigest()
     if reuse and out.is_file() and _stored_fingerprint(out) == fingerprint:
