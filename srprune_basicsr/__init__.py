@@ -10,9 +10,11 @@ from srprune_basicsr import _compat
 _compat.apply()
 
 from srprune_basicsr import archs, data, models  # noqa: E402,F401  (registration side effects)
+from srprune_basicsr.models import prune_tracking as _prune_tracking  # noqa: E402
 from srprune_basicsr.report import tensorboard as _tensorboard  # noqa: E402
 
 _tensorboard.install()
+_prune_tracking.install()
 from srprune_basicsr.version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'archs', 'data', 'models']

@@ -1,9 +1,9 @@
 """Fixes for basicsr 1.4.2 on current torch/torchvision and on CPU-only hosts.
 
 basicsr 1.4.2 was released for torch 1.x. On torch 2.14 / torchvision 0.29 and on machines
-without a GPU it breaks in five places our users hit. Each fix below is small, named, and can be
-switched off for debugging (and for the tests that prove the fix is needed) with the environment
-variable ``SRPRUNE_COMPAT_DISABLE=name1,name2`` (or ``all``).
+without a GPU it breaks in five places our users hit, and its resume replays a finished epoch.
+Each fix below is small, named, and can be switched off for debugging (and for the tests that
+prove the fix is needed) with the environment variable ``SRPRUNE_COMPAT_DISABLE=name1,name2`` (or ``all``).
 
 ``apply()`` must run before ``basicsr`` is first imported, because the import itself fails
 without the ``functional_tensor`` shim. ``srprune_basicsr/__init__.py`` calls it first thing.
@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
-FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'epoch_count')
+FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'epoch_count', 'resume_epoch')
 _applied: set[str] = set()
+_iters_per_epoch: dict[str, int] = {}  # the train loader's length, recorded for resume_epoch
 
 
 def _disabled() -> set[str]:
@@ -166,6 +167,9 @@ def _checked_train_val_dataloader(original: Callable) -> Callable:
         if train_loader is None:
             return train_loader, train_sampler, val_loaders, total_epochs, total_iters
         per_epoch = len(train_loader)
+        _iters_per_epoch['train'] = per_epoch
+        if not enabled('epoch_count'):
+            return train_loader, train_sampler, val_loaders, total_epochs, total_iters
         dataset_opt = opt['datasets']['train']
         if per_epoch == 0:
             raise ValueError(
@@ -181,6 +185,27 @@ def _checked_train_val_dataloader(original: Callable) -> Callable:
 
     create_train_val_dataloader.__wrapped__ = original  # type: ignore[attr-defined]
     return create_train_val_dataloader
+
+
+def _next_epoch_on_resume(original: Callable) -> Callable:
+    """Wrap BaseModel.resume_training: a checkpoint taken at the end of an epoch resumes at the next one.
+
+    BasicSR stores the epoch the checkpoint's iteration belongs to and restarts that epoch, so a
+    run resumed from the end of epoch e replays e's data order (EnlargedSampler seeds it with e)
+    where the uninterrupted run goes on with e + 1. train_pipeline reads ``resume_state['epoch']``
+    after ``model.resume_training(resume_state)``, so advancing it there makes the resumed run
+    see the same data order as the uninterrupted one. (A checkpoint inside an epoch still restarts
+    that epoch, as in BasicSR.)
+    """
+
+    def resume_training(self: Any, resume_state: dict) -> None:
+        original(self, resume_state)
+        per_epoch = _iters_per_epoch.get('train')
+        if per_epoch and resume_state['iter'] % per_epoch == 0:
+            resume_state['epoch'] += 1
+
+    resume_training.__wrapped__ = original  # type: ignore[attr-defined]
+    return resume_training
 
 
 def apply() -> None:
@@ -203,7 +228,10 @@ def apply() -> None:
         basicsr.utils.dist_util._init_dist_pytorch = _patched_init_dist_pytorch
         BaseModel.model_to_device = _patched_model_to_device
         _applied.add('gloo_launcher')
-    if enabled('epoch_count') and 'epoch_count' not in _applied:
+    if (enabled('epoch_count') or enabled('resume_epoch')) and 'train_loader' not in _applied:
         basicsr.train.create_train_val_dataloader = _checked_train_val_dataloader(
             basicsr.train.create_train_val_dataloader)
-        _applied.add('epoch_count')
+        _applied.add('train_loader')
+    if enabled('resume_epoch') and 'resume_epoch' not in _applied:
+        BaseModel.resume_training = _next_epoch_on_resume(BaseModel.resume_training)
+        _applied.add('resume_epoch')

@@ -3,6 +3,8 @@
 Written next to each other in ``--out``: ``score_hist.png`` (the kept samples shaded when a keep
 list is given), ``samples.png`` (the 16 hardest, 16 median and 16 easiest GT sub-images) and
 ``summary.md`` (counts and quantiles, and the rank correlation with another scorer if asked).
+Dynamic-uncertainty scores also get ``trajectories.png``: the histogram beside the PSNR over
+training of the most and the least uncertain samples (read from the recorded history).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from scipy.stats import spearmanr  # noqa: E402
 from srprune_basicsr.data.atomic import atomic_write_text  # noqa: E402
 from srprune_basicsr.data.lmdb_tools import open_source, read_keep_list  # noqa: E402
 from srprune_basicsr.scoring.scores import Scores, match_dataset, read_scores  # noqa: E402
+from srprune_basicsr.scoring.uncertainty import History  # noqa: E402
 
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
@@ -33,6 +36,13 @@ def rank_correlation(a: Scores, b: Scores) -> float:
 
 def plot_histogram(scores: Scores, kept: set[str] | None, path: Path, bins: int = 60) -> None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    draw_histogram(ax, scores, kept, bins)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def draw_histogram(ax: plt.Axes, scores: Scores, kept: set[str] | None, bins: int = 60) -> None:
     values = scores.values
     skewed = (values > 0).all() and values.max() > 20 * np.median(values)
     if skewed:  # loss values span decades: log-spaced bins show the bulk and the tail
@@ -44,13 +54,12 @@ def plot_histogram(scores: Scores, kept: set[str] | None, path: Path, bins: int 
     if kept is not None:
         mask = np.array([k in kept for k in scores.keys])
         ax.hist(values[mask], bins=edges, color='tab:blue', alpha=0.8, label=f'kept ({mask.sum()})')
-    ax.set_xlabel(f"score ({scores.meta.get('method', 'unknown method')}; larger = harder)")
+    method = scores.meta.get('method', 'unknown method')
+    meaning = 'more uncertain' if method == 'dynamic_uncertainty' else 'harder'
+    ax.set_xlabel(f'score ({method}; larger = {meaning})')
     ax.set_ylabel('samples')
     ax.legend()
     ax.set_title(scores.path.name if scores.path else 'scores')
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def _load_gt(lmdb_path: Path, keys: Sequence[str]) -> list[np.ndarray]:
@@ -79,6 +88,27 @@ def plot_samples(scores: Scores, gt_lmdb: Path, path: Path, per_row: int = 16) -
                 ax.imshow(images[c])
                 ax.set_title(f'{scores.values[idx[c]]:.3g}', fontsize=6)
         axes[r][0].text(-0.1, 0.5, label, transform=axes[r][0].transAxes, ha='right', va='center', fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_trajectories(scores: Scores, history: History, kept: set[str] | None, path: Path, count: int = 6) -> None:
+    """The score histogram beside the PSNR over training of the most and the least uncertain samples."""
+    order = np.argsort(-match_dataset(scores, history.keys), kind='stable')
+    iters = np.asarray(history.snapshot_iters)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4), dpi=110)
+    draw_histogram(axes[0], scores, kept)
+    for ax, label, columns in ((axes[1], 'most uncertain', order[:count]), (axes[2], 'least uncertain',
+                                                                             order[::-1][:count])):
+        for column in columns:
+            values, seen = history.rows(int(column), int(column) + 1)
+            mask = seen[:, 0]
+            ax.plot(iters[mask], values[mask, 0], marker='.', label=history.keys[column])
+        ax.set_title(f'{label}: PSNR over training')
+        ax.set_xlabel('iteration')
+        ax.set_ylabel('PSNR (dB)')
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -114,6 +144,10 @@ def write_report(scores_path: str | os.PathLike, out: str | os.PathLike, keep: s
     if gt and str(gt).endswith('.lmdb') and Path(gt).is_dir():
         written['samples'] = out / 'samples.png'
         plot_samples(scores, Path(gt), written['samples'])
+    history = scores.meta.get('history')
+    if history and Path(history).is_dir():
+        written['trajectories'] = out / 'trajectories.png'
+        plot_trajectories(scores, History.open(history), kept, written['trajectories'])
     correlation = (Path(compare), rank_correlation(scores, read_scores(compare))) if compare else None
     atomic_write_text(written['summary'], summary(scores, kept, correlation))
     return written, correlation[1] if correlation else None

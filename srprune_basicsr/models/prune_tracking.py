@@ -1,0 +1,433 @@
+"""``prune_tracking:``: record every sample's PSNR during training, write dynamic-uncertainty scores.
+
+Switched on from YAML, for BasicSR's SRModel and any model derived from it, without editing the
+model class::
+
+    prune_tracking:
+      method: dynamic_uncertainty
+      view: fixed          # fixed: the whole LR sub-image (or a centre crop), net in eval mode
+                           # train_crop: the PSNR of the training batch already computed (free, noisier)
+      window: 10           # J of the paper
+      every: epoch         # or an iteration count
+      crop: ~              # fixed view: centre crop in GT pixels (default: whole sub-image)
+      batch_size: 16       # fixed view forward batch
+      out: scores_du.csv   # relative to experiments/<name>/
+
+``install()`` wraps BasicSR's ``build_model``: when the options carry ``prune_tracking``, the built
+model's class is swapped for a subclass that adds the hooks (feed_data remembers the batch's keys,
+optimize_parameters records/snapshots, save checkpoints the tracker, resume_training restores it).
+A snapshot is one history row; rows are numbered by iteration (row r is taken at iteration
+(r+1)*every), so a resumed run rewrites exactly the rows it replays. The history lives in
+``experiments/<name>/prune_tracking/`` (see ``scoring.uncertainty``); the tracker's own state at
+each BasicSR checkpoint goes to ``prune_tracking/states/<iter>.npz`` (BasicSR's auto-resume scans
+``training_states/`` for ``*.state`` and must not see our files).
+
+Under ``--launcher pytorch`` each rank measures its share (fixed view: the same consecutive-index
+batches as one process, dealt round-robin; train_crop: the samples its loader gave it); sums and
+counts are merged with ``all_reduce`` so an unseen sample stays unseen, never a 0 dB value.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from srprune_basicsr.scoring.uncertainty import METHOD, History, HistoryError, keys_digest, write_uncertainty_scores
+
+OPTION_KEYS = {'method', 'view', 'window', 'every', 'crop', 'batch_size', 'out'}
+VIEWS = ('fixed', 'train_crop')
+FOLDER = 'prune_tracking'
+_tracked_classes: dict[type, type] = {}
+
+
+def check_options(block: dict, scale: int) -> dict:
+    """Validated ``prune_tracking`` options with defaults; errors name the key."""
+    if not isinstance(block, dict):
+        raise ValueError(f'prune_tracking: expected a mapping of options, got {block!r}')
+    unknown = set(block) - OPTION_KEYS
+    if unknown:
+        raise ValueError(f'prune_tracking: unknown key(s) {sorted(unknown)}; known: {sorted(OPTION_KEYS)}')
+    opts = {'method': METHOD, 'view': 'fixed', 'window': 10, 'every': 'epoch', 'crop': None, 'batch_size': 16,
+            'out': 'scores_du.csv', **block}
+    if opts['method'] != METHOD:
+        raise ValueError(f"prune_tracking:method must be {METHOD!r}, got {opts['method']!r}")
+    if opts['view'] not in VIEWS:
+        raise ValueError(f"prune_tracking:view must be one of {VIEWS}, got {opts['view']!r}")
+    if not isinstance(opts['window'], int) or opts['window'] < 2:
+        raise ValueError(f"prune_tracking:window must be an integer >= 2, got {opts['window']!r}")
+    every = opts['every']
+    if every != 'epoch' and not (isinstance(every, int) and every > 0):
+        raise ValueError(f"prune_tracking:every must be 'epoch' or a positive iteration count, got {every!r}")
+    crop = opts['crop']
+    if crop is not None and (not isinstance(crop, int) or crop <= 0 or crop % scale):
+        raise ValueError(f'prune_tracking:crop must be a positive multiple of the scale {scale}, got {crop!r}')
+    if not isinstance(opts['batch_size'], int) or opts['batch_size'] < 1:
+        raise ValueError(f"prune_tracking:batch_size must be a positive integer, got {opts['batch_size']!r}")
+    return opts
+
+
+def per_sample_psnr(output: torch.Tensor, gt: torch.Tensor, border: int) -> np.ndarray:
+    """PSNR (dB, RGB, [0,1] range) of each sample in a batch, ``border`` pixels shaved."""
+    output = output.detach().float().clamp(0, 1)
+    gt = gt.detach().float()
+    if border:
+        output, gt = output[..., border:-border, border:-border], gt[..., border:-border, border:-border]
+    mse = (output - gt).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return (10 * torch.log10(1 / mse)).double().cpu().numpy()
+
+
+def center_crop(img: torch.Tensor, size: int | None) -> torch.Tensor:
+    if not size:
+        return img
+    h, w = img.shape[-2:]
+    if size > min(h, w):
+        raise ValueError(f'prune_tracking:crop {size} is larger than a {h}x{w} sample')
+    top, left = (h - size) // 2, (w - size) // 2
+    return img[..., top:top + size, left:left + size]
+
+
+def dataset_keys(dataset: Any) -> list[str]:
+    """Sample keys of a BasicSR dataset: its ``keys`` when it has them, else from its GT paths."""
+    from srprune_basicsr.data.pruned_paired_dataset import sample_key
+
+    if getattr(dataset, 'keys', None) is not None:
+        return list(dataset.keys)
+    lmdb = getattr(dataset, 'io_backend_opt', {}).get('type') == 'lmdb'
+    paths = getattr(dataset, 'paths', None)
+    if paths is None:
+        raise ValueError(f'prune_tracking: {type(dataset).__name__} has no paths/keys to tell samples apart')
+    return [sample_key(p if isinstance(p, dict) else {'gt_path': p}, lmdb) for p in paths]
+
+
+_train_loader: dict[str, Any] = {}  # the loader train_pipeline built, recorded by the wrapper below
+
+
+def _recording_loader(create: Any) -> Any:
+    """Wrap create_train_val_dataloader to keep the train loader: the tracker measures its dataset."""
+
+    def create_train_val_dataloader(opt: dict, logger: Any) -> tuple:
+        result = create(opt, logger)
+        _train_loader['loader'] = result[0]
+        return result
+
+    create_train_val_dataloader.__wrapped__ = create
+    return create_train_val_dataloader
+
+
+@contextmanager
+def fixed_view(dataset: Any) -> Iterator[Any]:
+    """The training dataset in its validation form (whole samples, no augmentation), for one pass.
+
+    A shallow copy shares the training set's file client when this process already opened it
+    (num_worker 0); otherwise it opens its own, and any LMDB it opened is closed afterwards: an
+    LMDB environment may be open only once per process, and forked loader workers inherit it.
+    """
+    view = copy.copy(dataset)
+    view.opt = dict(dataset.opt, phase='val')
+    view.io_backend_opt = dict(dataset.io_backend_opt)
+    try:
+        yield view
+    finally:
+        client = getattr(view, 'file_client', None)
+        if client is not None and client is not getattr(dataset, 'file_client', None):
+            for env in getattr(client.client, '_client', {}).values():
+                env.close()
+
+
+def _dist() -> tuple[int, int, bool]:
+    from basicsr.utils.dist_util import get_dist_info
+
+    rank, world = get_dist_info()
+    return rank, world, world > 1
+
+
+class PruneTracker:
+    """Per-sample PSNR bookkeeping for one training run (one per rank)."""
+
+    def __init__(self, model: Any, opt: dict) -> None:
+        from basicsr.utils import get_root_logger
+
+        self.model, self.opt = model, opt
+        self.options = check_options(opt['prune_tracking'], opt['scale'])
+        self.rank, self.world, self.distributed = _dist()
+        loader = _train_loader.get('loader')
+        if loader is None:
+            raise ValueError('prune_tracking: no training loader recorded; it works inside BasicSR\'s train_pipeline '
+                             '(srprune train, or a train.py that imports srprune_basicsr and calls train_pipeline)')
+        self.dataset = loader.dataset
+        self.keys = dataset_keys(self.dataset)
+        self.column = {k: i for i, k in enumerate(self.keys)}
+        if len(self.column) != len(self.keys):
+            raise ValueError('prune_tracking: the training set has duplicate sample keys')
+        per_epoch = len(loader)
+        every = self.options['every']
+        self.every = per_epoch if every == 'epoch' else int(every)
+        if self.every < 1:
+            raise ValueError('prune_tracking: an epoch has 0 iterations; the training set is smaller than a batch')
+        self.planned = int(opt['train']['total_iter']) // self.every
+        if self.planned < self.options['window']:
+            raise ValueError(f"prune_tracking: window {self.options['window']} is larger than the {self.planned} "
+                             f"snapshots this run takes (total_iter {opt['train']['total_iter']}, one every "
+                             f'{self.every} iterations); lower the window, snapshot more often or train longer')
+        self.root = Path(opt['path']['experiments_root']) / FOLDER
+        self.history: History | None = None
+        self.snapshots = 0
+        self.sums = np.zeros(len(self.keys))
+        self.counts = np.zeros(len(self.keys))
+        self.batch_keys: list[str] | None = None
+        get_root_logger().info(
+            f"prune_tracking: {METHOD}, view {self.options['view']}, a snapshot every {self.every} iterations"
+            f"{' (1 epoch)' if every == 'epoch' else ''}, {self.planned} planned, window {self.options['window']}, "
+            f'{len(self.keys)} samples; history in {self.root}')
+
+    # ----------------------------------------------------------------- metadata
+    def _meta(self) -> dict:
+        return {'method': METHOD, 'view': self.options['view'], 'every': self.every, 'crop': self.options['crop'],
+                'scale': self.opt['scale'], 'experiment': self.opt['name'],
+                'dataset': {k: str(self.opt['datasets']['train'].get(k)) for k in ('dataroot_gt', 'dataroot_lq')}}
+
+    def _open_history(self) -> History:
+        if self.history is None:
+            self.history = History.create(self.root, self.keys, self.planned, self._meta())
+        return self.history
+
+    # ----------------------------------------------------------------- training hooks
+    def remember_batch(self, data: dict) -> None:
+        """Keep the fed batch's identities (validation batches pass through here too; resolved when recorded)."""
+        self.batch_keys = data.get('key', data.get('gt_path'))
+
+    def _batch_columns(self) -> np.ndarray:
+        """Columns of the last training batch: ``key`` (PrunedPairedImageDataset) or GT paths (plain datasets)."""
+        if self.batch_keys is None:
+            raise ValueError('prune_tracking: the training batch has neither "key" nor "gt_path"; use '
+                             'PrunedPairedImageDataset or a dataset that returns the GT path')
+        keys = [k if k in self.column else os.path.splitext(os.path.basename(k))[0] for k in self.batch_keys]
+        unknown = [k for k in keys if k not in self.column]
+        if unknown:
+            raise ValueError(f'prune_tracking: batch key(s) {unknown[:5]} are not in the tracked training set')
+        return np.asarray([self.column[k] for k in keys], dtype=np.int64)
+
+    def after_step(self, current_iter: int) -> None:
+        if self.options['view'] == 'train_crop':
+            self._record_train_crop()
+        if current_iter % self.every == 0:
+            self.snapshot(current_iter)
+
+    def _record_train_crop(self) -> None:
+        output, gt = getattr(self.model, 'output', None), getattr(self.model, 'gt', None)
+        if output is None or gt is None:
+            raise ValueError(f'prune_tracking: view train_crop needs the model to keep self.output and self.gt '
+                             f'after optimize_parameters ({type(self.model).__name__} does not); use view: fixed')
+        psnr = per_sample_psnr(output, gt, self.opt['scale'])
+        columns = self._batch_columns()
+        np.add.at(self.sums, columns, psnr)
+        np.add.at(self.counts, columns, 1)
+
+    @torch.no_grad()
+    def _measure_fixed(self) -> None:
+        """This rank's share of the fixed-view pass: consecutive-index batches, round-robin over ranks."""
+        from srprune_basicsr.scoring.runner import batches
+
+        net = self.model.get_bare_model(self.model.net_g)
+        was_training = net.training
+        net.eval()
+        crop, scale = self.options['crop'], self.opt['scale']
+        todo = list(batches(len(self.keys), self.options['batch_size'], self.rank, self.world))
+        with fixed_view(self.dataset) as dataset:
+            for indices in tqdm(todo, desc='prune_tracking snapshot', unit='batch', leave=False,
+                                disable=self.rank != 0):
+                items = [dataset[int(i)] for i in indices]
+                if 'lq' not in items[0]:
+                    raise ValueError(f'prune_tracking: view fixed needs LQ images from {type(dataset).__name__}; '
+                                     'use view: train_crop for datasets that degrade on the fly')
+                for group in _same_shape_runs(items):
+                    lq = torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None) for i in group])
+                    gt = torch.stack([center_crop(items[i]['gt'], crop) for i in group])
+                    psnr = per_sample_psnr(net(lq.to(self.model.device)), gt.to(self.model.device), scale)
+                    columns = indices[group]
+                    self.sums[columns] += psnr
+                    self.counts[columns] += 1
+        net.train(was_training)
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.distributed:
+            return self.sums, self.counts
+        import torch.distributed as dist
+
+        stacked = torch.from_numpy(np.stack([self.sums, self.counts])).to(self.model.device)
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+        merged = stacked.cpu().numpy()
+        return merged[0], merged[1]
+
+    def snapshot(self, current_iter: int) -> None:
+        """Close one history row: measure (fixed view), merge the ranks, append, reset the accumulators."""
+        if self.options['view'] == 'fixed':
+            self._measure_fixed()
+        sums, counts = self._merged()
+        if self.rank == 0:
+            history = self._open_history()
+            if history.count != self.snapshots:
+                raise HistoryError(f'{self.root}: history has {history.count} snapshots, expected {self.snapshots}')
+            seen = counts > 0
+            history.append(current_iter, np.divide(sums, counts, out=np.zeros_like(sums), where=seen), seen)
+        self.snapshots += 1
+        self.sums[:] = 0
+        self.counts[:] = 0
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_path(self, current_iter: int) -> Path:
+        return self.root / 'states' / f'{current_iter}.npz'
+
+    def save(self, current_iter: int) -> None:
+        """Beside BasicSR's checkpoint: the partial window's accumulators (merged over ranks)."""
+        sums, counts = self._merged()
+        if self.rank != 0:
+            return
+        self._open_history().commit()
+        path = self.state_path(current_iter)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f'{path.stem}.partial.npz')
+        np.savez(tmp, sums=sums, counts=counts, snapshots=np.int64(self.snapshots),
+                 keys_sha256=np.array(keys_digest(self.keys)))
+        os.replace(tmp, path)
+
+    def resume(self, resume_state: dict) -> None:
+        """Restore the history to the checkpoint's iteration; a history of another dataset is refused."""
+        from basicsr.utils import get_root_logger
+
+        current_iter = int(resume_state['iter'])
+        self.snapshots = current_iter // self.every
+        if not (self.root / 'history.json').is_file():
+            get_root_logger().warning(f'prune_tracking: no history in {self.root} to resume; snapshots before '
+                                      f'iteration {current_iter} stay unseen')
+            if self.rank == 0:
+                self._open_history()
+                for _ in range(self.snapshots):
+                    self.history.append(0, np.zeros(len(self.keys)), np.zeros(len(self.keys), dtype=bool))
+            return
+        history = History.open(self.root, writable=self.rank == 0)
+        if history.keys != self.keys:
+            raise HistoryError(f'{self.root / "history.json"}: recorded on a different dataset ({len(history.keys)} '
+                               f'samples, keys sha256 {keys_digest(history.keys)[:12]}) than this run '
+                               f'({len(self.keys)} samples, {keys_digest(self.keys)[:12]}); refusing to resume')
+        if history.meta.get('every') != self.every or history.meta.get('view') != self.options['view']:
+            raise HistoryError(f"{self.root / 'history.json'}: recorded with view {history.meta.get('view')}, every "
+                               f"{history.meta.get('every')} iterations; this run has view {self.options['view']}, "
+                               f'every {self.every}; refusing to resume')
+        if history.count < self.snapshots:
+            raise HistoryError(f'{self.root}: {history.count} snapshots on disk, but the checkpoint at iteration '
+                               f'{current_iter} needs {self.snapshots}')
+        self._restore_accumulators(current_iter)
+        if self.rank == 0:
+            history.forget_after(self.snapshots)
+            history.grow(self.planned)
+            self.history = history
+
+    def _restore_accumulators(self, current_iter: int) -> None:
+        path = self.state_path(current_iter)
+        if self.rank != 0 or self.options['view'] != 'train_crop' or current_iter % self.every == 0:
+            return
+        if not path.is_file():
+            raise HistoryError(f'{path}: missing; the checkpoint at iteration {current_iter} is inside a '
+                               'snapshot window and its partial measurements are needed to resume')
+        with np.load(path) as state:
+            if str(state['keys_sha256']) != keys_digest(self.keys):
+                raise HistoryError(f'{path}: saved for a different dataset; refusing to resume')
+            self.sums[:], self.counts[:] = state['sums'], state['counts']
+
+    def finish(self) -> Path | None:
+        """End of training: write the scores (rank 0); returns their path."""
+        if self.rank != 0:
+            return None
+        from basicsr.utils import get_root_logger
+
+        history = self._open_history()
+        history.meta['window'] = self.options['window']
+        history.commit()
+        out = Path(self.options['out'])
+        if not out.is_absolute():
+            out = Path(self.opt['path']['experiments_root']) / out
+        write_uncertainty_scores(history, self.options['window'], out, progress=False,
+                                 dataset=history.meta.get('dataset'), sample_count=len(self.keys),
+                                 scale=self.opt['scale'])
+        get_root_logger().info(f'prune_tracking: {history.count} snapshots -> dynamic uncertainty scores {out}')
+        return out
+
+
+def _same_shape_runs(items: list[dict]) -> list[np.ndarray]:
+    """Positions of items grouped by LQ/GT shape, so whole sub-images of mixed sizes still batch."""
+    groups: dict[tuple, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault((tuple(item['lq'].shape), tuple(item['gt'].shape)), []).append(i)
+    return [np.asarray(g) for g in groups.values()]
+
+
+class TrackingMixin:
+    """The hooks, placed before the user's model class in the MRO (so ``super()`` is their code)."""
+
+    prune_tracker: PruneTracker
+
+    def feed_data(self, data: dict) -> None:
+        self.prune_tracker.remember_batch(data)
+        super().feed_data(data)
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        super().optimize_parameters(current_iter)
+        self.prune_tracker.after_step(current_iter)
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        super().save(epoch, current_iter)
+        if current_iter == -1:
+            self.prune_tracker.finish()
+        else:
+            self.prune_tracker.save(current_iter)
+
+    def resume_training(self, resume_state: dict) -> None:
+        super().resume_training(resume_state)
+        self.prune_tracker.resume(resume_state)
+
+
+def tracked_class(cls: type) -> type:
+    """``cls`` with the tracking hooks (one subclass per class, same name plus a suffix)."""
+    if cls not in _tracked_classes:
+        _tracked_classes[cls] = type(f'{cls.__name__}WithPruneTracking', (TrackingMixin, cls), {})
+    return _tracked_classes[cls]
+
+
+def attach(model: Any, opt: dict) -> Any:
+    """Give a built model the tracking hooks (its class becomes a tracking subclass of itself)."""
+    model.__class__ = tracked_class(type(model))
+    model.prune_tracker = PruneTracker(model, opt)
+    return model
+
+
+def _with_tracking(build_model: Any) -> Any:
+    def build_model_with_tracking(opt: dict) -> Any:
+        model = build_model(opt)
+        if opt.get('prune_tracking') and opt.get('is_train'):
+            attach(model, opt)
+        return model
+
+    build_model_with_tracking.__wrapped__ = build_model
+    return build_model_with_tracking
+
+
+def install() -> None:
+    """Route BasicSR's ``build_model`` (as train_pipeline calls it) through the tracking wrapper."""
+    import basicsr.models
+    import basicsr.train
+
+    for module in (basicsr.models, basicsr.train):
+        if getattr(module.build_model, '__name__', '') != 'build_model_with_tracking':
+            module.build_model = _with_tracking(module.build_model)
+    if not hasattr(basicsr.train.create_train_val_dataloader, '_records_loader'):
+        basicsr.train.create_train_val_dataloader = _recording_loader(basicsr.train.create_train_val_dataloader)
+        basicsr.train.create_train_val_dataloader._records_loader = True
