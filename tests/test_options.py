@@ -30,6 +30,10 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
         assert load_options(path)['dataset']['type'] in DATASET_REGISTRY
         return
     assert opt['model_type'] in MODEL_REGISTRY
+    if 'prune_tracking' in opt:
+        from srprune_basicsr.models.prune_tracking import check_options
+
+        check_options(dict(opt['prune_tracking']), opt['scale'])
     for dataset in opt['datasets'].values():
         assert dataset['type'] in DATASET_REGISTRY
     for keys in NUMERIC:
@@ -41,7 +45,8 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name,scale', [('train_SRCNN_x2.yml', 2), ('train_FSRCNN_x4.yml', 4)])
+@pytest.mark.parametrize('name,scale', [('train_SRCNN_x2.yml', 2), ('train_FSRCNN_x4.yml', 4),
+                                        ('train_FSRCNN_x2_tracking.yml', 2)])
 def test_shipped_train_option_runs(tiny_data: Path, tmp_path: Path, name: str, scale: int) -> None:
     forced = [f'datasets:train:dataroot_gt={tiny_data}/train_sub/HR_sub.lmdb',
               f'datasets:train:dataroot_lq={tiny_data}/train_sub/LR_bicubic_X{scale}_sub.lmdb',
@@ -49,11 +54,15 @@ def test_shipped_train_option_runs(tiny_data: Path, tmp_path: Path, name: str, s
               f'datasets:val:dataroot_lq={tiny_data}/val/LRbicx{scale}',
               'datasets:train:gt_size=32', 'datasets:train:num_worker_per_gpu=0', 'datasets:train:batch_size_per_gpu=4',
               'train:total_iter=2', 'val:val_freq=2', 'logger:use_tb_logger=false']
+    if 'tracking' in name:
+        forced += ['prune_tracking:every=1', 'prune_tracking:window=2']
     proc = run_cli(['train', '-opt', str(REPO / 'options' / 'train' / name), '--force_yml', *forced], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     exp = tmp_path / 'experiments' / load(REPO / 'options' / 'train' / name)['name']
     assert (exp / 'models' / 'net_g_latest.pth').is_file()
     assert psnr_values(latest_log(exp))
+    if 'tracking' in name:
+        assert len((exp / 'scores_du.csv').read_text().splitlines()) == 17  # header + 16 sub-images
 
 
 @pytest.mark.slow
