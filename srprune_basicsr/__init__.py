@@ -15,6 +15,7 @@ from srprune_basicsr.report import tensorboard as _tensorboard  # noqa: E402
 
 _tensorboard.install()
 _prune_tracking.install()
+_compat.spawn_safe_datasets()  # after registration: covers our datasets too
 from srprune_basicsr.version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'archs', 'data', 'models']

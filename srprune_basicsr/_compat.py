@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'epoch_count', 'resume_epoch')
+FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'epoch_count', 'resume_epoch',
+         'spawn_workers')
 _applied: set[str] = set()
 _iters_per_epoch: dict[str, int] = {}  # the train loader's length, recorded for resume_epoch
 
@@ -206,6 +207,36 @@ def _next_epoch_on_resume(original: Callable) -> Callable:
 
     resume_training.__wrapped__ = original  # type: ignore[attr-defined]
     return resume_training
+
+
+def _rebuild_dataset(cls: type, state: dict) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+def _reduce_dataset(self: Any, protocol: int) -> tuple:
+    """Pickle a dataset through a function of this module, so unpickling imports the plugin first.
+
+    ``--launcher pytorch`` makes BasicSR set the start method to spawn; each DataLoader worker then
+    starts a fresh interpreter and unpickles the dataset, importing ``basicsr`` before anything
+    else, and that import fails without the functional_tensor shim (the package __main__ that
+    would install it is not re-imported by spawn). Pickle writes the rebuilding function before its
+    arguments, so the worker imports ``srprune_basicsr`` (shim, registries) before ``basicsr``.
+    The state is the object's ``__dict__``, exactly what default pickling stores.
+    """
+    return _rebuild_dataset, (type(self), self.__dict__)
+
+
+def spawn_safe_datasets() -> None:
+    """Give every registered dataset class (and so its subclasses) the shim-first pickling."""
+    if not enabled('spawn_workers'):
+        return
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    for cls in DATASET_REGISTRY._obj_map.values():
+        if '__reduce_ex__' not in vars(cls) and '__reduce__' not in vars(cls) and '__getstate__' not in vars(cls):
+            cls.__reduce_ex__ = _reduce_dataset
 
 
 def apply() -> None:

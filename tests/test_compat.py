@@ -84,6 +84,25 @@ def test_torchrun_two_processes_on_cpu(tiny_data: Path, tmp_path: Path, disable:
         assert 'ZeroDivisionError' in proc.stderr  # basicsr: torch.cuda.set_device(rank % 0 GPUs)
 
 
+@CPU_ONLY
+@pytest.mark.parametrize('disable,ok', [('', True), ('spawn_workers', False)])
+def test_torchrun_with_loader_workers(tiny_data: Path, tmp_path: Path, disable: str, ok: bool) -> None:
+    # --launcher pytorch sets the spawn start method: each loader worker unpickles the dataset in a
+    # fresh interpreter, which imports basicsr before the plugin's shim unless the dataset says otherwise
+    opt = train_options(tiny_data, 'ddp_workers', total_iter=4)
+    opt['datasets']['train'].update(num_worker_per_gpu=1, batch_size_per_gpu=2)
+    write_options(tmp_path / 'ddp.yml', opt)
+    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
+                '-m', 'srprune_basicsr']
+    proc = run_cli(['train', '-opt', 'ddp.yml', '--launcher', 'pytorch'], tmp_path, disable=disable,
+                   launcher=launcher)
+    assert (proc.returncode == 0) is ok, proc.stderr[-3000:]
+    if ok:
+        assert 'iter:       4,' in latest_log(tmp_path / 'experiments' / 'ddp_workers')
+    else:
+        assert "No module named 'torchvision.transforms.functional_tensor'" in proc.stderr
+
+
 @pytest.mark.parametrize('disable,ok', [('', True), ('epoch_count', False)])
 def test_training_reaches_total_iter_when_last_batch_is_dropped(tiny_data: Path, tmp_path: Path, disable: str,
                                                                ok: bool) -> None:

@@ -212,7 +212,7 @@ def test_two_cpu_ranks_record_the_same_history_as_one(tiny_data: Path, tmp_path:
     # one permutation round-robin), so the weights agree up to float summation order.
     one = train(tmp_path / 'one', tracking_options(tiny_data, 'du'))
     opt = tracking_options(tiny_data, 'du')
-    opt['datasets']['train']['batch_size_per_gpu'] = 2
+    opt['datasets']['train'].update(batch_size_per_gpu=2, num_worker_per_gpu=1)  # the fixed view reads in a worker
     write_options(tmp_path / 'du2.yml', opt)
     launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
                 '-m', 'srprune_basicsr']

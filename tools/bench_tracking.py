@@ -11,12 +11,13 @@ Then the history for --history-samples x --history-snapshots (default 1,000,000 
 and scored, and the process's anonymous memory (RssAnon: RAM not backed by a file) is reported
 against the history's size on disk.
 
-Usage:  python tools/bench_tracking.py [--work /tmp/bench_tracking] [--samples 1024] [--device cpu|cuda]
+Usage:  python tools/bench_tracking.py [--work /tmp/bench_tracking] [--data HR_DIR] [--samples 1024] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import statistics
 import sys
@@ -43,8 +44,8 @@ CONFIGS = {'off': None, 'train_crop': {'view': 'train_crop', 'window': 2},
            'fixed': {'view': 'fixed', 'window': 2, 'batch_size': 32}}
 
 
-def make_data(work: Path, samples: int) -> tuple[Path, Path]:
-    full = prepare(SHARED / 'T91' / 'HR', work / 'full', PrepareConfig(crop=96, step=48, thresh=24, scales=(2,)),
+def make_data(work: Path, hr: Path, samples: int) -> tuple[Path, Path]:
+    full = prepare(hr, work / 'full', PrepareConfig(crop=96, step=48, thresh=24, scales=(2,)),
                    lmdb=True, progress=False)
     keys = [e.key for e in read_meta_info(full.lmdbs['HR_sub'])][:samples]
     (work / 'keep.txt').write_text('\n'.join(keys) + '\n')
@@ -77,8 +78,8 @@ def option_file(work: Path, name: str, gt: Path, lq: Path, tracking: dict | None
     return path
 
 
-def time_config(work: Path, option: Path, epochs: int) -> tuple[float, float]:
-    """Seconds per iteration over epochs 2..E, and seconds per snapshot (0 without tracking)."""
+def time_config(work: Path, option: Path, epochs: int) -> tuple[float, float, int]:
+    """Seconds per iteration over epochs 2..E, seconds per snapshot (0 without tracking), iterations per epoch."""
     sys.argv = ['bench_tracking', '-opt', str(option)]
     opt, _ = parse_options(str(work), is_train=True)
     opt['train']['total_iter'] = 10**6
@@ -115,7 +116,7 @@ def time_config(work: Path, option: Path, epochs: int) -> tuple[float, float]:
             data = prefetcher.next()
     sync()
     per_iter = (time.perf_counter() - start) / timed_iters
-    return per_iter, statistics.median(snapshot_time[1:] or snapshot_time or [0.0])
+    return per_iter, statistics.median(snapshot_time[1:] or snapshot_time or [0.0]), len(loader)
 
 
 def sync() -> None:
@@ -155,6 +156,7 @@ def history_memory(work: Path, samples: int, snapshots: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--work', default='/tmp/bench_tracking')
+    parser.add_argument('--data', default=str(SHARED / 'T91' / 'HR'), help='HR images (default: shared T91)')
     parser.add_argument('--samples', type=int, default=1024)
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--workers', type=int, default=0)
@@ -167,16 +169,18 @@ def main() -> None:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    gt, lq = make_data(work, args.samples)
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in CONFIGS}
+    gt, lq = make_data(work, Path(args.data), args.samples)
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in CONFIGS}
     for repeat in range(args.repeats):
         for name, tracking in CONFIGS.items():
             option = option_file(work, f'bench_{name}_{repeat}', gt, lq, tracking, args)
             results[name].append(time_config(work, option, args.epochs))
+            gc.collect()  # closes the LMDB environments of this configuration before the next opens them
     base = statistics.median(r[0] for r in results['off'])
-    per_epoch = args.samples // args.batch
-    print(f'\nFSRCNN x2, {args.samples} sub-images of 96 px, batch {args.batch}, {per_epoch} iterations/epoch, '
-          f'device {args.device}, median of {args.repeats}:')
+    per_epoch = results['off'][0][2]
+    samples = len((gt / 'meta_info.txt').read_text().splitlines())
+    print(f'\nFSRCNN x2, {samples} sub-images of 96 px, batch {args.batch}, {per_epoch} iterations/epoch, '
+          f'device {args.device}, {args.workers} loader workers, median of {args.repeats}:')
     print(f"{'tracking':<12}{'ms/iter':>10}{'ratio':>8}")
     for name, runs in results.items():
         ms = statistics.median(r[0] for r in runs)

@@ -33,6 +33,7 @@ import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from srprune_basicsr.scoring.runner import batches
 from srprune_basicsr.scoring.uncertainty import METHOD, History, HistoryError, keys_digest, write_uncertainty_scores
 
 OPTION_KEYS = {'method', 'view', 'window', 'every', 'crop', 'batch_size', 'out'}
@@ -74,14 +76,15 @@ def check_options(block: dict, scale: int) -> dict:
     return opts
 
 
-def per_sample_psnr(output: torch.Tensor, gt: torch.Tensor, border: int) -> np.ndarray:
-    """PSNR (dB, RGB, [0,1] range) of each sample in a batch, ``border`` pixels shaved."""
+def per_sample_psnr(output: torch.Tensor, gt: torch.Tensor, border: int) -> torch.Tensor:
+    """PSNR (dB, RGB, [0,1] range) of each sample in a batch, ``border`` pixels shaved; float64 on the
+    batch's device, so recording it during training adds no host synchronisation."""
     output = output.detach().float().clamp(0, 1)
     gt = gt.detach().float()
     if border:
         output, gt = output[..., border:-border, border:-border], gt[..., border:-border, border:-border]
     mse = (output - gt).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return (10 * torch.log10(1 / mse)).double().cpu().numpy()
+    return (10 * torch.log10(1 / mse)).double()
 
 
 def center_crop(img: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -122,6 +125,14 @@ def _recording_loader(create: Any) -> Any:
     return create_train_val_dataloader
 
 
+def view_of(dataset: Any) -> Any:
+    """A shallow copy of a BasicSR dataset in validation phase (its own backend options: BasicSR pops them)."""
+    view = copy.copy(dataset)
+    view.opt = dict(dataset.opt, phase='val')
+    view.io_backend_opt = dict(dataset.io_backend_opt)
+    return view
+
+
 @contextmanager
 def fixed_view(dataset: Any) -> Iterator[Any]:
     """The training dataset in its validation form (whole samples, no augmentation), for one pass.
@@ -130,9 +141,7 @@ def fixed_view(dataset: Any) -> Iterator[Any]:
     (num_worker 0); otherwise it opens its own, and any LMDB it opened is closed afterwards: an
     LMDB environment may be open only once per process, and forked loader workers inherit it.
     """
-    view = copy.copy(dataset)
-    view.opt = dict(dataset.opt, phase='val')
-    view.io_backend_opt = dict(dataset.io_backend_opt)
+    view = view_of(dataset)
     try:
         yield view
     finally:
@@ -163,6 +172,7 @@ class PruneTracker:
             raise ValueError('prune_tracking: no training loader recorded; it works inside BasicSR\'s train_pipeline '
                              '(srprune train, or a train.py that imports srprune_basicsr and calls train_pipeline)')
         self.dataset = loader.dataset
+        self.num_workers = loader.num_workers  # the fixed view reads with as many workers as training
         self.keys = dataset_keys(self.dataset)
         self.column = {k: i for i, k in enumerate(self.keys)}
         if len(self.column) != len(self.keys):
@@ -177,11 +187,15 @@ class PruneTracker:
             raise ValueError(f"prune_tracking: window {self.options['window']} is larger than the {self.planned} "
                              f"snapshots this run takes (total_iter {opt['train']['total_iter']}, one every "
                              f'{self.every} iterations); lower the window, snapshot more often or train longer')
+        self.fixed_batches = [b.tolist() for b in batches(len(self.keys), self.options['batch_size'], self.rank,
+                                                          self.world)]
         self.root = Path(opt['path']['experiments_root']) / FOLDER
         self.history: History | None = None
         self.snapshots = 0
-        self.sums = np.zeros(len(self.keys))
-        self.counts = np.zeros(len(self.keys))
+        # per-sample sums and counts of the open snapshot interval, on the model's device
+        self.sums = torch.zeros(len(self.keys), dtype=torch.float64, device=model.device)
+        self.counts = torch.zeros(len(self.keys), dtype=torch.float64, device=model.device)
+        self._reader: Any = None
         self.batch_keys: list[str] | None = None
         get_root_logger().info(
             f"prune_tracking: {METHOD}, view {self.options['view']}, a snapshot every {self.every} iterations"
@@ -226,44 +240,53 @@ class PruneTracker:
         if output is None or gt is None:
             raise ValueError(f'prune_tracking: view train_crop needs the model to keep self.output and self.gt '
                              f'after optimize_parameters ({type(self.model).__name__} does not); use view: fixed')
-        psnr = per_sample_psnr(output, gt, self.opt['scale'])
-        columns = self._batch_columns()
-        np.add.at(self.sums, columns, psnr)
-        np.add.at(self.counts, columns, 1)
+        self._add(self._batch_columns(), per_sample_psnr(output, gt, self.opt['scale']))
+
+    def _add(self, columns: np.ndarray, psnr: torch.Tensor) -> None:
+        index = torch.from_numpy(columns).to(self.sums.device, non_blocking=True)
+        self.sums.index_add_(0, index, psnr)
+        self.counts.index_add_(0, index, torch.ones_like(psnr))
 
     @torch.no_grad()
     def _measure_fixed(self) -> None:
         """This rank's share of the fixed-view pass: consecutive-index batches, round-robin over ranks."""
-        from srprune_basicsr.scoring.runner import batches
-
         net = self.model.get_bare_model(self.model.net_g)
         was_training = net.training
         net.eval()
-        crop, scale = self.options['crop'], self.opt['scale']
-        todo = list(batches(len(self.keys), self.options['batch_size'], self.rank, self.world))
-        with fixed_view(self.dataset) as dataset:
-            for indices in tqdm(todo, desc='prune_tracking snapshot', unit='batch', leave=False,
-                                disable=self.rank != 0):
-                items = [dataset[int(i)] for i in indices]
-                if 'lq' not in items[0]:
-                    raise ValueError(f'prune_tracking: view fixed needs LQ images from {type(dataset).__name__}; '
-                                     'use view: train_crop for datasets that degrade on the fly')
-                for group in _same_shape_runs(items):
-                    lq = torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None) for i in group])
-                    gt = torch.stack([center_crop(items[i]['gt'], crop) for i in group])
-                    psnr = per_sample_psnr(net(lq.to(self.model.device)), gt.to(self.model.device), scale)
-                    columns = indices[group]
-                    self.sums[columns] += psnr
-                    self.counts[columns] += 1
+        batches = zip(self.fixed_batches, self._fixed_batches(), strict=True)
+        for indices, groups in tqdm(batches, total=len(self.fixed_batches), unit='batch',
+                                    desc='prune_tracking snapshot', leave=False, disable=self.rank != 0):
+            for positions, lq, gt in groups:
+                psnr = per_sample_psnr(net(lq.to(self.model.device, non_blocking=True)),
+                                       gt.to(self.model.device, non_blocking=True), self.opt['scale'])
+                self._add(np.asarray(indices)[positions], psnr)
         net.train(was_training)
 
-    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self.distributed:
-            return self.sums, self.counts
-        import torch.distributed as dist
+    def _fixed_batches(self) -> Iterator[list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]]:
+        """This rank's fixed-view batches, read by as many loader workers as training uses.
 
-        stacked = torch.from_numpy(np.stack([self.sums, self.counts])).to(self.model.device)
-        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+        With workers, one persistent reader serves every snapshot (no start-up per snapshot; the
+        LMDBs are opened in its workers, never in this process). Without, a view that shares the
+        training set's file client is made for each pass.
+        """
+        collate = partial(collate_fixed, crop=self.options['crop'], scale=self.opt['scale'])
+        if self.num_workers == 0:
+            with fixed_view(self.dataset) as view:
+                yield from torch.utils.data.DataLoader(view, batch_sampler=self.fixed_batches, collate_fn=collate)
+            return
+        if self._reader is None:
+            self._reader = torch.utils.data.DataLoader(
+                view_of(self.dataset), batch_sampler=self.fixed_batches, collate_fn=collate,
+                num_workers=self.num_workers, persistent_workers=True, pin_memory=self.sums.is_cuda)
+        yield from self._reader
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sums and counts of all ranks (all_reduce: a sample no rank saw stays at count 0)."""
+        stacked = torch.stack([self.sums, self.counts])
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
         merged = stacked.cpu().numpy()
         return merged[0], merged[1]
 
@@ -279,8 +302,8 @@ class PruneTracker:
             seen = counts > 0
             history.append(current_iter, np.divide(sums, counts, out=np.zeros_like(sums), where=seen), seen)
         self.snapshots += 1
-        self.sums[:] = 0
-        self.counts[:] = 0
+        self.sums.zero_()
+        self.counts.zero_()
 
     # ----------------------------------------------------------------- checkpoints
     def state_path(self, current_iter: int) -> Path:
@@ -341,7 +364,8 @@ class PruneTracker:
         with np.load(path) as state:
             if str(state['keys_sha256']) != keys_digest(self.keys):
                 raise HistoryError(f'{path}: saved for a different dataset; refusing to resume')
-            self.sums[:], self.counts[:] = state['sums'], state['counts']
+            self.sums.copy_(torch.from_numpy(state['sums']))
+            self.counts.copy_(torch.from_numpy(state['counts']))
 
     def finish(self) -> Path | None:
         """End of training: write the scores (rank 0); returns their path."""
@@ -362,12 +386,21 @@ class PruneTracker:
         return out
 
 
-def _same_shape_runs(items: list[dict]) -> list[np.ndarray]:
-    """Positions of items grouped by LQ/GT shape, so whole sub-images of mixed sizes still batch."""
+def collate_fixed(items: list[dict], crop: int | None, scale: int) -> list[tuple[np.ndarray, torch.Tensor,
+                                                                                   torch.Tensor]]:
+    """Fixed-view batch: (positions in the batch, LQ stack, GT stack) per shape, centre-cropped if asked.
+
+    Runs in the loader workers; whole sub-images of different sizes are batched by shape.
+    """
+    if 'lq' not in items[0]:
+        raise ValueError('prune_tracking: view fixed needs LQ images from the dataset; use view: train_crop for '
+                         'datasets that degrade on the fly')
     groups: dict[tuple, list[int]] = {}
     for i, item in enumerate(items):
         groups.setdefault((tuple(item['lq'].shape), tuple(item['gt'].shape)), []).append(i)
-    return [np.asarray(g) for g in groups.values()]
+    return [(np.asarray(group),
+             torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None) for i in group]),
+             torch.stack([center_crop(items[i]['gt'], crop) for i in group])) for group in groups.values()]
 
 
 class TrackingMixin:
