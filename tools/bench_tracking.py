@@ -78,8 +78,22 @@ def option_file(work: Path, name: str, gt: Path, lq: Path, tracking: dict | None
     return path
 
 
-def time_config(work: Path, option: Path, epochs: int) -> tuple[float, float, int]:
-    """Seconds per iteration over epochs 2..E, seconds per snapshot (0 without tracking), iterations per epoch."""
+def hook_cost(model: object, calls: int = 300) -> float:
+    """Seconds per call of the train_crop recording alone (on the last batch), free of loader noise."""
+    tracker = model.prune_tracker
+    sync()
+    start = time.perf_counter()
+    for _ in range(calls):
+        tracker._record_train_crop()
+    sync()
+    elapsed = (time.perf_counter() - start) / calls
+    tracker.pending.clear()
+    return elapsed
+
+
+def time_config(work: Path, option: Path, epochs: int) -> tuple[float, float, int, float]:
+    """Seconds per iteration over epochs 2..E, seconds per snapshot (0 without tracking), iterations per epoch,
+    and for train_crop the seconds of its recording per iteration measured alone."""
     sys.argv = ['bench_tracking', '-opt', str(option)]
     opt, _ = parse_options(str(work), is_train=True)
     opt['train']['total_iter'] = 10**6
@@ -116,7 +130,8 @@ def time_config(work: Path, option: Path, epochs: int) -> tuple[float, float, in
             data = prefetcher.next()
     sync()
     per_iter = (time.perf_counter() - start) / timed_iters
-    return per_iter, statistics.median(snapshot_time[1:] or snapshot_time or [0.0]), len(loader)
+    alone = hook_cost(model) if tracker is not None and tracker.options['view'] == 'train_crop' else 0.0
+    return per_iter, statistics.median(snapshot_time[1:] or snapshot_time or [0.0]), len(loader), alone
 
 
 def sync() -> None:
@@ -170,7 +185,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     gt, lq = make_data(work, Path(args.data), args.samples)
-    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in CONFIGS}
+    results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in CONFIGS}
     for repeat in range(args.repeats):
         for name, tracking in CONFIGS.items():
             option = option_file(work, f'bench_{name}_{repeat}', gt, lq, tracking, args)
@@ -185,6 +200,9 @@ def main() -> None:
     for name, runs in results.items():
         ms = statistics.median(r[0] for r in runs)
         print(f'{name:<12}{ms * 1000:>10.2f}{ms / base:>8.3f}')
+    alone = statistics.median(r[3] for r in results['train_crop'])
+    print(f'train_crop recording measured alone: {alone * 1000:.3f} ms per iteration = '
+          f'{1 + alone / base:.3f}x of an untracked iteration')
     snapshot = statistics.median(r[1] for r in results['fixed'])
     print(f'fixed view: one snapshot pass {snapshot * 1000:.0f} ms; expected ratio 1 + snapshot/epoch = '
           f'{1 + snapshot / (base * per_epoch):.3f}')

@@ -77,7 +77,7 @@ def check_options(block: dict, scale: int) -> dict:
 
 
 def per_sample_psnr(output: torch.Tensor, gt: torch.Tensor, border: int) -> torch.Tensor:
-    """PSNR (dB, RGB, [0,1] range) of each sample in a batch, ``border`` pixels shaved; float64 on the
+    """PSNR (dB, RGB, [0,1] range) of each sample in a batch, ``border`` pixels shaved; left on the
     batch's device, so recording it during training adds no host synchronisation."""
     output = output.detach().float().clamp(0, 1)
     gt = gt.detach().float()
@@ -192,9 +192,11 @@ class PruneTracker:
         self.root = Path(opt['path']['experiments_root']) / FOLDER
         self.history: History | None = None
         self.snapshots = 0
-        # per-sample sums and counts of the open snapshot interval, on the model's device
-        self.sums = torch.zeros(len(self.keys), dtype=torch.float64, device=model.device)
-        self.counts = torch.zeros(len(self.keys), dtype=torch.float64, device=model.device)
+        # per-sample sums and counts of the open snapshot interval; batches wait in ``pending`` (PSNR
+        # still on the model's device) until a snapshot or checkpoint, so training never waits for them
+        self.sums = np.zeros(len(self.keys))
+        self.counts = np.zeros(len(self.keys))
+        self.pending: list[tuple[np.ndarray, torch.Tensor]] = []
         self._reader: Any = None
         self.batch_keys: list[str] | None = None
         get_root_logger().info(
@@ -243,9 +245,17 @@ class PruneTracker:
         self._add(self._batch_columns(), per_sample_psnr(output, gt, self.opt['scale']))
 
     def _add(self, columns: np.ndarray, psnr: torch.Tensor) -> None:
-        index = torch.from_numpy(columns).to(self.sums.device, non_blocking=True)
-        self.sums.index_add_(0, index, psnr)
-        self.counts.index_add_(0, index, torch.ones_like(psnr))
+        self.pending.append((columns, psnr))
+
+    def _flush(self) -> None:
+        """Fold the pending batches into sums and counts (one device-to-host copy)."""
+        if not self.pending:
+            return
+        columns = np.concatenate([c for c, _ in self.pending])
+        values = torch.cat([v for _, v in self.pending]).cpu().numpy()
+        np.add.at(self.sums, columns, values)
+        np.add.at(self.counts, columns, 1)
+        self.pending.clear()
 
     @torch.no_grad()
     def _measure_fixed(self) -> None:
@@ -277,16 +287,18 @@ class PruneTracker:
         if self._reader is None:
             self._reader = torch.utils.data.DataLoader(
                 view_of(self.dataset), batch_sampler=self.fixed_batches, collate_fn=collate,
-                num_workers=self.num_workers, persistent_workers=True, pin_memory=self.sums.is_cuda)
+                num_workers=self.num_workers, persistent_workers=True, pin_memory=self.model.device.type == 'cuda')
         yield from self._reader
 
     def _merged(self) -> tuple[np.ndarray, np.ndarray]:
         """Sums and counts of all ranks (all_reduce: a sample no rank saw stays at count 0)."""
-        stacked = torch.stack([self.sums, self.counts])
-        if self.distributed:
-            import torch.distributed as dist
+        self._flush()
+        if not self.distributed:
+            return self.sums, self.counts
+        import torch.distributed as dist
 
-            dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+        stacked = torch.from_numpy(np.stack([self.sums, self.counts])).to(self.model.device)
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)  # NCCL needs the tensor on the GPU
         merged = stacked.cpu().numpy()
         return merged[0], merged[1]
 
@@ -302,8 +314,8 @@ class PruneTracker:
             seen = counts > 0
             history.append(current_iter, np.divide(sums, counts, out=np.zeros_like(sums), where=seen), seen)
         self.snapshots += 1
-        self.sums.zero_()
-        self.counts.zero_()
+        self.sums[:] = 0
+        self.counts[:] = 0
 
     # ----------------------------------------------------------------- checkpoints
     def state_path(self, current_iter: int) -> Path:
@@ -364,8 +376,7 @@ class PruneTracker:
         with np.load(path) as state:
             if str(state['keys_sha256']) != keys_digest(self.keys):
                 raise HistoryError(f'{path}: saved for a different dataset; refusing to resume')
-            self.sums.copy_(torch.from_numpy(state['sums']))
-            self.counts.copy_(torch.from_numpy(state['counts']))
+            self.sums[:], self.counts[:] = state['sums'], state['counts']
 
     def finish(self) -> Path | None:
         """End of training: write the scores (rank 0); returns their path."""
