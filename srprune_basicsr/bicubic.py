@@ -58,10 +58,20 @@ def _resize_matrix_np(in_length: int, scale: float, antialiasing: bool) -> np.nd
     return matrix
 
 
+@lru_cache(maxsize=64)
+def _cached_matrix(in_length: int, scale: float, antialiasing: bool, device: torch.device,
+                   dtype: torch.dtype) -> torch.Tensor:
+    return torch.from_numpy(_resize_matrix_np(in_length, scale, antialiasing)).to(device=device, dtype=dtype)
+
+
 def resize_matrix(in_length: int, scale: float, antialiasing: bool = True, device: torch.device | str = 'cpu',
                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The [out_length, in_length] matrix that resizes a 1-D signal like MATLAB's imresize."""
-    return torch.from_numpy(_resize_matrix_np(in_length, float(scale), antialiasing)).to(device=device, dtype=dtype)
+    """The [out_length, in_length] matrix that resizes a 1-D signal like MATLAB's imresize.
+
+    Cached per (length, scale, device, dtype): distillation resizes thousands of same-size batches.
+    Do not modify the returned tensor in place.
+    """
+    return _cached_matrix(in_length, float(scale), antialiasing, torch.device(device), dtype)
 
 
 def imresize_tensor(img: torch.Tensor, scale: float, antialiasing: bool = True) -> torch.Tensor:

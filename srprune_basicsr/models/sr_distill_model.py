@@ -1,0 +1,305 @@
+"""SRDistillModel: dataset distillation for SR by gradient matching (Dietz et al. 2025), a BasicSR model type.
+
+Run with ``srprune train -opt options/distill/<name>.yml``. One BasicSR iteration is one outer
+iteration of Dataset Condensation: a freshly initialised matching network (``network_match``, any
+registered arch, built for the iteration's scale); for each group of the batch (the loader of
+``DistillGroupDataset`` deals groups = source images), the SR loss gradient on a real batch of
+the group's sub-images is matched by the gradient on the group's synthetic images:
+distance = sum over layers of (1 - cos) per output channel (``distill.matching``), backpropagated
+per group into the synthetic data only (constant memory), then one optimizer step on the
+synthetic data. Optionally ``outer_loop`` rounds with ``inner_steps`` of training the matching
+network on the synthetic set between them.
+
+Only the HR synthetic image is a parameter (``space: pixel``) or the latent code a frozen,
+optionally fine-tuned generator decodes into it (``space: latent``); its LR is the differentiable
+MATLAB bicubic of it, so one set serves x2, x3 and x4 (``scales``: matched round-robin). Real and
+synthetic pairs get the same random flip/rotation/crop draw. Every random choice of iteration t
+comes from generators seeded with (manual_seed, t), so a resumed run reproduces an uninterrupted
+one. Checkpoints save the synthetic set as ``models/net_syn_<iter>.pth`` (its optimizer state goes
+into BasicSR's training state); the end of training writes ``distilled/`` (PNG + LMDBs, see
+``distill.export``) and contact sheets of real vs synthetic images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from basicsr.archs import build_network
+from basicsr.models.base_model import BaseModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+from torch import nn
+
+from srprune_basicsr.bicubic import imresize_tensor
+from srprune_basicsr.distill.augment import Draw, augment_pair
+from srprune_basicsr.distill.export import contact_sheet, to_uint8, write_distilled
+from srprune_basicsr.distill.grouping import group_keys
+from srprune_basicsr.distill.matching import gradient_distance
+from srprune_basicsr.distill.real_images import RealImages
+
+DEFAULTS = {'space': 'pixel', 'images_per_group': 1, 'init': 'real', 'scales': None, 'real_batch': 16, 'crop': None,
+            'syn_size': None, 'outer_loop': 1, 'inner_steps': 0, 'lr_net': 0.01, 'loss': 'l1', 'flips': True,
+            'rotations': True, 'real_limit_gb': 8.0, 'sheet_groups': 8, 'finetune_prior': False,
+            'export_scales': [2, 3, 4]}
+SPACES, INITS, LOSSES = ('pixel', 'latent'), ('real', 'noise'), ('l1', 'mse')
+
+
+def check_distill_options(block: dict, opt: dict) -> dict:
+    """``distill:`` options with defaults; every error names the key."""
+    unknown = set(block) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f'distill: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}')
+    options = {**DEFAULTS, **block}
+    for key, allowed in (('space', SPACES), ('init', INITS), ('loss', LOSSES)):
+        if options[key] not in allowed:
+            raise ValueError(f'distill:{key} must be one of {allowed}, got {options[key]!r}')
+    options['scales'] = [int(s) for s in (options['scales'] or [opt['scale']])]
+    for key in ('images_per_group', 'real_batch', 'outer_loop'):
+        if not isinstance(options[key], int) or options[key] < 1:
+            raise ValueError(f'distill:{key} must be a positive integer, got {options[key]!r}')
+    if options['space'] == 'latent' and 'network_prior' not in opt:
+        raise ValueError('distill:space latent needs network_prior (a registered generator with decode(), and '
+                         'encode() for init: real) and path:pretrain_network_prior')
+    return options
+
+
+class SyntheticSet(nn.Module):
+    """The distilled data: HR images (pixel space) or latent codes decoded by ``prior`` (latent space)."""
+
+    def __init__(self, data: torch.Tensor, prior: nn.Module | None = None) -> None:
+        super().__init__()
+        self.data = nn.Parameter(data)  # [groups, images per group, ...]
+        self.prior = prior
+
+    def images(self, group: int | None = None) -> torch.Tensor:
+        """[images per group, 3, S, S] of one group, or [all, 3, S, S]."""
+        x = self.data[group] if group is not None else self.data.flatten(0, 1)
+        return x if self.prior is None else self.prior.decode(x)
+
+
+@MODEL_REGISTRY.register()
+class SRDistillModel(BaseModel):
+    """Gradient-matching distillation of a paired SR training set (see the module docstring)."""
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        if opt.get('dist'):
+            raise ValueError('SRDistillModel runs in one process; start it without --launcher pytorch')
+        self.options = check_distill_options(dict(opt.get('distill') or {}), opt)
+        self.seed = int(opt.get('manual_seed') or 0)
+        train = opt['datasets']['train']
+        backend = train.get('io_backend', {}).get('type', 'disk')
+        self.real = RealImages(train['dataroot_gt'], backend, self.device, self.options['real_limit_gb'])
+        groups = group_keys(self.real.keys, train.get('groups'))
+        self.group_names = list(groups)
+        self.group_members = [np.asarray(v) for v in groups.values()]
+        self._check_sizes()
+        self.resuming = bool(opt['path'].get('resume_state'))
+        self.syn = SyntheticSet(*self._initial_data()).to(self.device)
+        self._setup_optimizers()
+        self.log_dict: OrderedDict = OrderedDict()
+        self.batch_groups: list[int] = []
+        if not self.resuming:
+            self.write_sheet('contact_start.png', 'start of distillation')
+        get_root_logger().info(
+            f"SRDistillModel: {self.options['space']} space, {len(self.group_names)} groups x "
+            f"{self.options['images_per_group']} synthetic image(s) of {self.size} px from {len(self.real.keys)} real "
+            f"sub-images; scales {self.options['scales']}, crop {self.crop}, real batch {self.options['real_batch']}")
+
+    # ----------------------------------------------------------------- set-up
+    def _check_sizes(self) -> None:
+        options, name = self.options, self.opt['datasets']['train'].get('name', 'train')
+        for group, members in zip(self.group_names, self.group_members, strict=True):
+            if len(members) < options['images_per_group']:
+                raise ValueError(f"distill:images_per_group {options['images_per_group']} is larger than group "
+                                 f'{group!r} of datasets:{name} ({len(members)} sub-images)')
+        real = min(self.real.size)
+        self.size = int(options['syn_size'] or real)
+        step = math.lcm(*options['scales'])
+        self.crop = int(options['crop'] or self.size)
+        if self.size > real or self.size % step:
+            raise ValueError(f'distill:syn_size {self.size} must be at most the sub-image size {real} and a '
+                             f'multiple of {step} (the scales {options["scales"]})')
+        if self.crop > self.size or self.crop % step:
+            raise ValueError(f'distill:crop {self.crop} must be at most syn_size {self.size} and a multiple of {step}')
+
+    def _real_init(self) -> torch.Tensor:
+        """A seeded choice of real sub-images of each group, centre-cropped to the synthetic size."""
+        rng = np.random.default_rng([self.seed, 0])
+        picks = [rng.choice(m, self.options['images_per_group'], replace=False) for m in self.group_members]
+        images = self.real.batch(np.concatenate(picks))
+        top = (images.shape[-1] - self.size) // 2
+        images = images[..., top:top + self.size, top:top + self.size]
+        return images.reshape(len(picks), self.options['images_per_group'], *images.shape[1:])
+
+    def _initial_data(self) -> tuple[torch.Tensor, nn.Module | None]:
+        generator = torch.Generator().manual_seed(self.seed)
+        shape = (len(self.group_names), self.options['images_per_group'])
+        if self.options['space'] == 'pixel':
+            if self.options['init'] == 'real':
+                return self._real_init(), None
+            return torch.rand(*shape, 3, self.size, self.size, generator=generator), None
+        prior = self._load_prior()
+        with torch.no_grad():
+            if self.options['init'] == 'real':
+                latent = prior.encode(self._real_init().flatten(0, 1))
+                return latent.reshape(*shape, *latent.shape[1:]), prior
+            latent = prior.encode(torch.zeros(1, 3, self.size, self.size, device=self.device)).shape[1:]
+            return torch.randn(*shape, *latent, generator=generator).to(self.device), prior
+
+    def _load_prior(self) -> nn.Module:
+        prior = build_network(dict(self.opt['network_prior'])).to(self.device)
+        for method in ('decode',) + (('encode',) if self.options['init'] == 'real' else ()):
+            if not callable(getattr(prior, method, None)):
+                raise ValueError(f"network_prior {self.opt['network_prior']['type']} has no {method}() method")
+        path = self.opt['path'].get('pretrain_network_prior')
+        if not self.resuming:  # on resume the prior comes back inside net_syn
+            if not path or not Path(path).is_file():
+                raise FileNotFoundError(f'path:pretrain_network_prior {path!r}: no such checkpoint (train the prior '
+                                        'first, e.g. options/distill/train_prior_ae.yml)')
+            self.load_network(prior, path, self.opt['path'].get('strict_load_prior', True),
+                              self.opt['path'].get('param_key_prior', 'params'))
+        prior.eval()
+        prior.requires_grad_(bool(self.options['finetune_prior']))
+        return prior
+
+    def _setup_optimizers(self) -> None:
+        train = self.opt['train']
+        optim = dict(train['optim_syn'])
+        optim_type = optim.pop('type', 'SGD')
+        groups = [{'params': [self.syn.data]}]
+        if self.syn.prior is not None and self.options['finetune_prior']:
+            prior_optim = dict(train.get('optim_prior') or {'lr': optim['lr'] * 0.01})
+            groups.append({'params': list(self.syn.prior.parameters()), 'lr': prior_optim['lr']})
+        self.optimizer_syn = getattr(torch.optim, optim_type)(groups, **optim)
+        self.optimizers.append(self.optimizer_syn)
+        if train.get('scheduler'):
+            self.setup_schedulers()
+
+    # ----------------------------------------------------------------- one iteration
+    def feed_data(self, data: dict) -> None:
+        self.batch_groups = [int(g) for g in data['group']]
+
+    def _loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(output, target) if self.options['loss'] == 'l1' else F.mse_loss(output, target)
+
+    def _matching_network(self, scale: int, iteration: int) -> nn.Module:
+        torch.manual_seed(self.seed * 1_000_003 + iteration)  # the same fresh network when a run is resumed
+        return build_network(dict(self.opt['network_match'], upscale=scale)).to(self.device)
+
+    def match_group(self, net: nn.Module, params: list[torch.Tensor], group: int, rng: np.random.Generator,
+                    scale: int, backward: bool = True) -> torch.Tensor:
+        """Match one group's gradients and backpropagate into its synthetic data; returns the distance."""
+        options = self.options
+        members = self.group_members[group]
+        picks = rng.choice(members, options['real_batch'], replace=len(members) < options['real_batch'])
+        draw = Draw.sample(rng, options['flips'], options['rotations'])
+        real_hr = self.real.batch(picks)
+        real_hr, real_lr = augment_pair(real_hr, imresize_tensor(real_hr, 1 / scale), draw, self.crop, scale)
+        real_grads = torch.autograd.grad(self._loss(net(real_lr), real_hr), params)
+        real_grads = [g.detach() for g in real_grads]
+        syn_hr = self.syn.images(group)
+        syn_hr, syn_lr = augment_pair(syn_hr, imresize_tensor(syn_hr, 1 / scale), draw, self.crop, scale)
+        syn_grads = torch.autograd.grad(self._loss(net(syn_lr), syn_hr), params, create_graph=backward)
+        distance = gradient_distance(real_grads, syn_grads)
+        if backward:
+            distance.backward(inputs=[p for g in self.optimizer_syn.param_groups for p in g['params']])
+        return distance.detach()
+
+    def matching_loss(self, trials: int = 4) -> float:
+        """Mean distance over every group for ``trials`` fixed networks and draws: a yardstick that does not
+        change the synthetic set (the training log's value varies with each iteration's fresh network)."""
+        total = 0.0
+        for trial in range(trials):
+            iteration = -1 - trial  # seeds no training iteration uses
+            rng = np.random.default_rng([self.seed, 2**32 + trial])
+            scale = self.options['scales'][trial % len(self.options['scales'])]
+            net = self._matching_network(scale, iteration)
+            params = [p for p in net.parameters() if p.requires_grad]
+            for group in range(len(self.group_names)):
+                total += float(self.match_group(net, params, group, rng, scale, backward=False))
+        return total / (trials * len(self.group_names))
+
+    def _train_on_synthetic(self, net: nn.Module, rng: np.random.Generator, scale: int) -> None:
+        optimizer = torch.optim.SGD(net.parameters(), lr=self.options['lr_net'])
+        for _ in range(self.options['inner_steps']):
+            with torch.no_grad():
+                hr = torch.cat([self.syn.images(g) for g in self.batch_groups])
+            draw = Draw.sample(rng, self.options['flips'], self.options['rotations'])
+            hr, lr = augment_pair(hr, imresize_tensor(hr, 1 / scale), draw, self.crop, scale)
+            optimizer.zero_grad()
+            self._loss(net(lr), hr).backward()
+            optimizer.step()
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        rng = np.random.default_rng([self.seed, current_iter])
+        scale = self.options['scales'][(current_iter - 1) % len(self.options['scales'])]
+        net = self._matching_network(scale, current_iter)
+        params = [p for p in net.parameters() if p.requires_grad]
+        for round_ in range(self.options['outer_loop']):
+            self.optimizer_syn.zero_grad(set_to_none=True)
+            total = torch.zeros((), device=self.device)
+            for group in self.batch_groups:
+                total += self.match_group(net, params, group, rng, scale)
+            self.optimizer_syn.step()
+            if self.syn.prior is None:
+                with torch.no_grad():
+                    self.syn.data.clamp_(0, 1)  # pixel values stay images
+            if self.options['inner_steps'] and round_ < self.options['outer_loop'] - 1:
+                self._train_on_synthetic(net, rng, scale)
+        self.log_dict = OrderedDict(l_match=float(total) / len(self.batch_groups), scale=scale)
+
+    # ----------------------------------------------------------------- checkpoints and output
+    def save(self, epoch: int, current_iter: int) -> None:
+        self.save_network(self.syn, 'net_syn', current_iter)
+        self.save_training_state(epoch, current_iter)
+        if current_iter == -1:
+            self.export()
+
+    def resume_training(self, resume_state: dict) -> None:
+        path = Path(self.opt['path']['models']) / f"net_syn_{resume_state['iter']}.pth"
+        if not path.is_file():
+            raise FileNotFoundError(f'{path}: the synthetic set of the checkpoint to resume is missing')
+        self.load_network(self.syn, str(path), strict=True, param_key='params')
+        super().resume_training(resume_state)
+
+    def validation(self, dataloader: Any, current_iter: int, tb_logger: Any, save_img: bool = False) -> None:
+        get_root_logger().warning('SRDistillModel has no validation: train a target model on the distilled set')
+
+    @torch.no_grad()
+    def synthetic_uint8(self) -> list[np.ndarray]:
+        return [img for g in range(len(self.group_names)) for img in to_uint8(self.syn.images(g))]
+
+    def write_sheet(self, name: str, title: str) -> None:
+        from basicsr.utils.dist_util import get_dist_info
+
+        if get_dist_info()[0] != 0:
+            return
+        rows = []
+        with torch.no_grad():
+            for g in range(min(self.options['sheet_groups'], len(self.group_names))):
+                real = to_uint8(self.real.batch(self.group_members[g][:4]))
+                rows.append((self.group_names[g], real, to_uint8(self.syn.images(g))))
+        contact_sheet(Path(self.opt['path']['visualization']) / name, rows, title=f"{self.opt['name']}: {title}")
+
+    def export(self) -> Path:
+        """The distilled set as PNG folders and LMDBs in ``experiments/<name>/distilled``."""
+        out = Path(self.opt['path']['experiments_root']) / 'distilled'
+        ipg = self.options['images_per_group']
+        names = [f'{g}_syn{k:02d}' for g in self.group_names for k in range(ipg)]
+        scales = [s for s in self.options['export_scales'] if self.size % s == 0]
+        record = write_distilled(out, names, self.synthetic_uint8(), scales, {
+            'space': self.options['space'], 'groups': len(self.group_names), 'images_per_group': ipg,
+            'source': str(self.opt['datasets']['train']['dataroot_gt']), 'source_images': len(self.real.keys),
+            'source_bytes': self.real.stored_bytes, 'image_ratio': len(names) / len(self.real.keys)})
+        self.write_sheet('contact_end.png', 'end of distillation')
+        get_root_logger().info(f"SRDistillModel: {len(names)} synthetic images -> {out} "
+                               f"({record.get('storage_ratio', 0):.2%} of the source's stored bytes, "
+                               f"{record['image_ratio']:.2%} of its images)")
+        return out
