@@ -23,13 +23,18 @@ def load(path: Path) -> dict:
 def test_option_file_is_valid_for_basicsr(path: Path) -> None:
     opt = load(path)
     assert 'debug' not in opt['name'], 'BasicSR changes logging and checkpoint frequency for "debug" names'
-    assert opt['network_g']['type'] in ARCH_REGISTRY
+    networks = [key for key in opt if key.startswith('network_')]
+    assert networks and all(opt[key]['type'] in ARCH_REGISTRY for key in networks)
     if 'score' in path.parts:  # srprune score options: one dataset, no model
         from srprune_basicsr.scoring.runner import load_options
 
         assert load_options(path)['dataset']['type'] in DATASET_REGISTRY
         return
     assert opt['model_type'] in MODEL_REGISTRY
+    if opt['model_type'] == 'SRDistillModel':
+        from srprune_basicsr.models.sr_distill_model import check_distill_options
+
+        check_distill_options(dict(opt['distill']), opt)
     if 'prune_tracking' in opt:
         from srprune_basicsr.models.prune_tracking import check_options
 

@@ -217,7 +217,7 @@ class SRDistillModel(BaseModel):
         change the synthetic set (the training log's value varies with each iteration's fresh network)."""
         total = 0.0
         for trial in range(trials):
-            iteration = -1 - trial  # seeds no training iteration uses
+            iteration = 10**9 + trial  # seeds no training iteration uses
             rng = np.random.default_rng([self.seed, 2**32 + trial])
             scale = self.options['scales'][trial % len(self.options['scales'])]
             net = self._matching_network(scale, iteration)
