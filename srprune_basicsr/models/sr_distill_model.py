@@ -286,7 +286,9 @@ class SRDistillModel(BaseModel):
             for g in range(min(self.options['sheet_groups'], len(self.group_names))):
                 real = to_uint8(self.real.batch(self.group_members[g][:4]))
                 rows.append((self.group_names[g], real, to_uint8(self.syn.images(g))))
-        contact_sheet(Path(self.opt['path']['visualization']) / name, rows, title=f"{self.opt['name']}: {title}")
+        if rows:
+            contact_sheet(Path(self.opt['path']['visualization']) / name, rows,
+                          title=f"{self.opt['name']}: {title}")
 
     def export(self) -> Path:
         """The distilled set as PNG folders and LMDBs in ``experiments/<name>/distilled``."""
