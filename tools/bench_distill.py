@@ -45,12 +45,13 @@ NETS = {
 }
 
 
-def make_model(gt: Path, work: Path, net: dict, device: str):  # noqa: ANN201
+def make_model(gt: Path, work: Path, net: dict, device: str, channels_last: bool):  # noqa: ANN201
     opt = yaml.safe_load((REPO / 'options' / 'distill' / 'distill_pixel_x2.yml').read_text())
     opt.update(name='bench', num_gpu=1 if device == 'cuda' else 0, network_match=net, is_train=True, dist=False,
                rank=0, world_size=1)
     opt['datasets']['train']['dataroot_gt'] = str(gt)
-    opt['distill'].update(crop=192, real_batch=16, flips=True, rotations=True, sheet_groups=0)
+    opt['distill'].update(crop=192, real_batch=16, flips=True, rotations=True, sheet_groups=0,
+                          channels_last=channels_last)
     opt['path'] = {k: str(work / k) for k in ('models', 'visualization', 'training_states')}
     opt['path']['experiments_root'] = str(work)
     for k in ('models', 'visualization', 'training_states'):
@@ -123,6 +124,22 @@ def same_distances(model) -> float:  # noqa: ANN001
     return worst
 
 
+def profile(model) -> None:  # noqa: ANN001
+    """Top operators by device time (CPU time on a CPU) over 10 matches."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    net = model._matching_network(2, 1)
+    params = [p for p in net.parameters() if p.requires_grad]
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with torch_profile(activities=activities) as prof:
+        for g in range(10):
+            model.match_group(net, params, g, np.random.default_rng(g), 2)
+        sync()
+    key = 'cuda_time_total' if torch.cuda.is_available() else 'cpu_time_total'
+    print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60))
+
+
 def full_pass(model, groups: int) -> float:  # noqa: ANN001
     """Seconds for ``groups`` group-matches with one optimizer step per 64 groups, as a training pass."""
     sync()
@@ -148,6 +165,9 @@ def main() -> None:
     parser.add_argument('--matches', type=int, default=None, help='per timed block (default 50 GPU, 4 CPU)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--groups', type=int, default=800, help='full pass size (GPU only)')
+    parser.add_argument('--profile', action='store_true', help='print the top operators of 10 matches per network')
+    parser.add_argument('--layouts', nargs='+', choices=['nchw', 'nhwc'], default=['nhwc'],
+                        help='memory formats to measure (distill:channels_last false / true)')
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
     work = Path(args.work)
@@ -161,13 +181,17 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if gpu else 'CPU'
     print(f'\n{result.sub_images} sub-images of 192 px from {result.images} images; x2, real batch 16, HR crop 192, '
           f'{device_name}, median of {args.repeats} x {matches} matches')
-    print(f"{'network':<11}{'ms/group':>10}{'reference':>11}{'ratio':>7}{'peak MiB':>10}{'max rel. diff':>15}")
-    for name in nets:
-        model = make_model(gt, work / name, NETS[name], args.device)
+    if gpu:
+        print(f'TF32: cudnn {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}')
+    print(f"{'network':<17}{'ms/group':>10}{'reference':>11}{'ratio':>7}{'peak MiB':>10}{'max rel. diff':>15}")
+    for name, layout in [(n, lay) for n in nets for lay in args.layouts]:
+        model = make_model(gt, work / f'{name}_{layout}', NETS[name], args.device, layout == 'nhwc')
         ours, peak = time_matches(model, name, matches, args.repeats, reference=False)
         ref, _ = time_matches(model, name, matches, args.repeats, reference=True)
         diff = same_distances(model)
-        print(f'{name:<11}{ours:>10.2f}{ref:>11.2f}{ref / ours:>7.2f}{peak:>10.0f}{diff:>15.2e}')
+        if args.profile:
+            profile(model)
+        print(f'{name + " " + layout:<17}{ours:>10.2f}{ref:>11.2f}{ref / ours:>7.2f}{peak:>10.0f}{diff:>15.2e}')
         if name == 'EDSR4x32' and gpu:
             seconds = full_pass(model, args.groups)
             print(f'full pass, {args.groups} group-matches of EDSR4x32 (+ a step per 64 groups): {seconds:.2f} s')

@@ -46,7 +46,7 @@ from srprune_basicsr.distill.real_images import RealImages
 DEFAULTS = {'space': 'pixel', 'images_per_group': 1, 'init': 'real', 'scales': None, 'real_batch': 16, 'crop': None,
             'syn_size': None, 'outer_loop': 1, 'inner_steps': 0, 'lr_net': 0.01, 'loss': 'l1', 'flips': True,
             'rotations': True, 'real_limit_gb': 8.0, 'sheet_groups': 8, 'finetune_prior': False,
-            'export_scales': [2, 3, 4]}
+            'export_scales': [2, 3, 4], 'channels_last': 'auto'}
 SPACES, INITS, LOSSES = ('pixel', 'latent'), ('real', 'noise'), ('l1', 'mse')
 
 
@@ -189,9 +189,19 @@ class SRDistillModel(BaseModel):
     def _loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.l1_loss(output, target) if self.options['loss'] == 'l1' else F.mse_loss(output, target)
 
+    @property
+    def channels_last(self) -> bool:
+        """NHWC convolutions (faster with cuDNN on recent GPUs); ``auto`` = on a GPU."""
+        setting = self.options['channels_last']
+        return self.device.type == 'cuda' if setting == 'auto' else bool(setting)
+
     def _matching_network(self, scale: int, iteration: int) -> nn.Module:
         torch.manual_seed(self.seed * 1_000_003 + iteration)  # the same fresh network when a run is resumed
-        return build_network(dict(self.opt['network_match'], upscale=scale)).to(self.device)
+        net = build_network(dict(self.opt['network_match'], upscale=scale)).to(self.device)
+        return net.to(memory_format=torch.channels_last) if self.channels_last else net
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def match_group(self, net: nn.Module, params: list[torch.Tensor], group: int, rng: np.random.Generator,
                     scale: int, backward: bool = True) -> torch.Tensor:
@@ -202,11 +212,11 @@ class SRDistillModel(BaseModel):
         draw = Draw.sample(rng, options['flips'], options['rotations'])
         real_hr = self.real.batch(picks)
         real_hr, real_lr = augment_pair(real_hr, imresize_tensor(real_hr, 1 / scale), draw, self.crop, scale)
-        real_grads = torch.autograd.grad(self._loss(net(real_lr), real_hr), params)
+        real_grads = torch.autograd.grad(self._loss(net(self._layout(real_lr)), real_hr), params)
         real_grads = [g.detach() for g in real_grads]
         syn_hr = self.syn.images(group)
         syn_hr, syn_lr = augment_pair(syn_hr, imresize_tensor(syn_hr, 1 / scale), draw, self.crop, scale)
-        syn_grads = torch.autograd.grad(self._loss(net(syn_lr), syn_hr), params, create_graph=backward)
+        syn_grads = torch.autograd.grad(self._loss(net(self._layout(syn_lr)), syn_hr), params, create_graph=backward)
         distance = gradient_distance(real_grads, syn_grads)
         if backward:
             distance.backward(inputs=[p for g in self.optimizer_syn.param_groups for p in g['params']])
