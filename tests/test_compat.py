@@ -22,6 +22,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def train_two_ranks(option_file: Path, disable: str = ''):  # noqa: ANN201
+    """``torchrun --nproc_per_node=2 -m srprune_basicsr train -opt X --launcher pytorch`` in its folder."""
+    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
+                '-m', 'srprune_basicsr']
+    return run_cli(['train', '-opt', option_file.name, '--launcher', 'pytorch'], option_file.parent, disable=disable,
+                   launcher=launcher)
+
+
 CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason='the failure only shows on a host without CUDA')
 
 
@@ -71,10 +79,7 @@ def test_resume_state_loads_with_weights_only(tiny_data: Path, tmp_path: Path, d
 @pytest.mark.parametrize('disable,ok', [('', True), ('gloo_launcher', False)])
 def test_torchrun_two_processes_on_cpu(tiny_data: Path, tmp_path: Path, disable: str, ok: bool) -> None:
     write_options(tmp_path / 'ddp.yml', train_options(tiny_data, 'ddp_run', total_iter=4))
-    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
-                '-m', 'srprune_basicsr']
-    proc = run_cli(['train', '-opt', 'ddp.yml', '--launcher', 'pytorch'], tmp_path, disable=disable,
-                   launcher=launcher)
+    proc = train_two_ranks(tmp_path / 'ddp.yml', disable)
     assert (proc.returncode == 0) is ok, proc.stderr[-3000:]
     if ok:
         log = latest_log(tmp_path / 'experiments' / 'ddp_run')
@@ -92,10 +97,7 @@ def test_torchrun_with_loader_workers(tiny_data: Path, tmp_path: Path, disable: 
     opt = train_options(tiny_data, 'ddp_workers', total_iter=4)
     opt['datasets']['train'].update(num_worker_per_gpu=1, batch_size_per_gpu=2)
     write_options(tmp_path / 'ddp.yml', opt)
-    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
-                '-m', 'srprune_basicsr']
-    proc = run_cli(['train', '-opt', 'ddp.yml', '--launcher', 'pytorch'], tmp_path, disable=disable,
-                   launcher=launcher)
+    proc = train_two_ranks(tmp_path / 'ddp.yml', disable)
     assert (proc.returncode == 0) is ok, proc.stderr[-3000:]
     if ok:
         assert 'iter:       4,' in latest_log(tmp_path / 'experiments' / 'ddp_workers')

@@ -1,12 +1,11 @@
 """Dynamic-uncertainty tracking: the score formula, the on-disk history, and ``prune_tracking:`` runs."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import run_cli, train_options, write_options
-from test_compat import free_port
+from test_compat import train_two_ranks
 
 from srprune_basicsr.data.pruned_paired_dataset import PrunedPairedImageDataset
 from srprune_basicsr.models.prune_tracking import check_options
@@ -213,10 +212,7 @@ def test_two_cpu_ranks_record_the_same_history_as_one(tiny_data: Path, tmp_path:
     one = train(tmp_path / 'one', tracking_options(tiny_data, 'du'))
     opt = tracking_options(tiny_data, 'du')
     opt['datasets']['train'].update(batch_size_per_gpu=2, num_worker_per_gpu=1)  # the fixed view reads in a worker
-    write_options(tmp_path / 'du2.yml', opt)
-    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
-                '-m', 'srprune_basicsr']
-    proc = run_cli(['train', '-opt', 'du2.yml', '--launcher', 'pytorch'], tmp_path, launcher=launcher)
+    proc = train_two_ranks(write_options(tmp_path / 'du2.yml', opt))
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = History.open(one / 'prune_tracking'), History.open(tmp_path / 'experiments' / 'du' / 'prune_tracking')
     assert a.snapshot_iters == b.snapshot_iters == [4, 8, 12, 16]

@@ -41,12 +41,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from srprune_basicsr.scoring.runner import batches
+from srprune_basicsr.scoring.runner import batches, center_crop
 from srprune_basicsr.scoring.uncertainty import METHOD, History, HistoryError, keys_digest, write_uncertainty_scores
 
 OPTION_KEYS = {'method', 'view', 'window', 'every', 'crop', 'batch_size', 'out'}
 VIEWS = ('fixed', 'train_crop')
 FOLDER = 'prune_tracking'
+OPTION_CROP = 'prune_tracking:crop'
 _tracked_classes: dict[type, type] = {}
 
 
@@ -85,16 +86,6 @@ def per_sample_psnr(output: torch.Tensor, gt: torch.Tensor, border: int) -> torc
         output, gt = output[..., border:-border, border:-border], gt[..., border:-border, border:-border]
     mse = (output - gt).pow(2).flatten(1).mean(1).clamp_min(1e-10)
     return (10 * torch.log10(1 / mse)).double()
-
-
-def center_crop(img: torch.Tensor, size: int | None) -> torch.Tensor:
-    if not size:
-        return img
-    h, w = img.shape[-2:]
-    if size > min(h, w):
-        raise ValueError(f'prune_tracking:crop {size} is larger than a {h}x{w} sample')
-    top, left = (h - size) // 2, (w - size) // 2
-    return img[..., top:top + size, left:left + size]
 
 
 def dataset_keys(dataset: Any) -> list[str]:
@@ -410,8 +401,8 @@ def collate_fixed(items: list[dict], crop: int | None, scale: int) -> list[tuple
     for i, item in enumerate(items):
         groups.setdefault((tuple(item['lq'].shape), tuple(item['gt'].shape)), []).append(i)
     return [(np.asarray(group),
-             torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None) for i in group]),
-             torch.stack([center_crop(items[i]['gt'], crop) for i in group])) for group in groups.values()]
+             torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None, OPTION_CROP) for i in group]),
+             torch.stack([center_crop(items[i]['gt'], crop, OPTION_CROP) for i in group])) for group in groups.values()]
 
 
 class TrackingMixin:

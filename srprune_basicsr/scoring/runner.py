@@ -112,12 +112,13 @@ def build_score_dataset(opt: dict):  # noqa: ANN201  (a BasicSR dataset)
     return build_dataset(dataset_opt)
 
 
-def center_crop(img: torch.Tensor, size: int | None) -> torch.Tensor:
+def center_crop(img: torch.Tensor, size: int | None, option: str = 'score:center_crop') -> torch.Tensor:
+    """The central ``size`` x ``size`` crop (``None``: the whole image); ``option`` names the setting in errors."""
     if not size:
         return img
     h, w = img.shape[-2:]
     if size > min(h, w):
-        raise ValueError(f'score:center_crop {size} is larger than a {h}x{w} sample')
+        raise ValueError(f'{option} {size} is larger than a {h}x{w} sample')
     top, left = (h - size) // 2, (w - size) // 2
     return img[..., top:top + size, left:left + size]
 
