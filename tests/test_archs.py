@@ -62,3 +62,41 @@ def test_srcnn_identity_init_starts_as_bicubic() -> None:
     with torch.no_grad():
         diff = (net(x) - net.upsample(x).clamp(min=0)).abs()
     assert diff.mean() < 1e-3 and diff.max() < 0.01
+
+
+# the pruning paper's target archs (issue 7): small configurations for CPU tests, paper sizes for counts
+SMALL = {'DRRN': {'num_feat': 32, 'num_unit': 3}, 'IDN': {'num_feat': 32, 'num_block': 2, 'd': 8},
+         'RDN': {'num_feat': 32, 'num_block': 3, 'num_layer': 3, 'growth': 16}}
+
+
+@pytest.mark.parametrize('name', sorted(SMALL))
+@pytest.mark.parametrize('scale', [2, 3, 4])
+def test_target_archs_output_shape(name: str, scale: int) -> None:
+    net = build_network({'type': name, 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': scale, **SMALL[name]})
+    out = net(torch.rand(2, 3, 11, 13))
+    assert out.shape == (2, 3, 11 * scale, 13 * scale)
+    out.mean().backward()
+
+
+@pytest.mark.parametrize('name,channels,count', [
+    ('DRRN', 1, 297_601),     # Tai et al. 2017: DRRN_B1U25, 297K parameters (recursion shares weights)
+    ('IDN', 1, 552_769),      # Hui et al. 2018: about 553K at x3
+    ('RDN', 3, 22_308_035),   # Zhang et al. 2018: D=16, C=8, G=G0=64, about 22M at x3
+])
+def test_target_archs_paper_sizes(name: str, channels: int, count: int) -> None:
+    net = build_network({'type': name, 'num_in_ch': channels, 'num_out_ch': channels, 'upscale': 3})
+    assert sum(p.numel() for p in net.parameters()) == count
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(SMALL))
+def test_target_arch_trains_and_evaluates_through_srprune_train(name: str, tiny_data, tmp_path) -> None:  # noqa: ANN001
+    from conftest import latest_log, psnr_values, run_cli, train_options, write_options
+
+    opt = train_options(tiny_data, f'{name}_tiny', total_iter=2,
+                        network_g={'type': name, 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, **SMALL[name]})
+    write_options(tmp_path / 'opt.yml', opt)
+    proc = run_cli(['train', '-opt', 'opt.yml'], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    values = psnr_values(latest_log(tmp_path / 'experiments' / f'{name}_tiny'))
+    assert values and all(10 < v < 60 for v in values)
