@@ -169,6 +169,8 @@ def _checked_train_val_dataloader(original: Callable) -> Callable:
             return train_loader, train_sampler, val_loaders, total_epochs, total_iters
         per_epoch = len(train_loader)
         _iters_per_epoch['train'] = per_epoch
+        if opt['datasets']['train'].get('seeded_shuffle') and train_sampler is not None:
+            train_sampler.shuffle_seed = int(opt.get('manual_seed') or 0)
         if not enabled('epoch_count'):
             return train_loader, train_sampler, val_loaders, total_epochs, total_iters
         dataset_opt = opt['datasets']['train']
@@ -209,6 +211,22 @@ def _next_epoch_on_resume(original: Callable) -> Callable:
     return resume_training
 
 
+def _seeded_sampler_iter(self: Any) -> Any:
+    """EnlargedSampler.__iter__, shuffled with (manual_seed, epoch) when ``shuffle_seed`` is set.
+
+    BasicSR seeds the shuffle with the epoch alone, so ``manual_seed`` changes initialisation and
+    augmentation but never the data order, and seeds of a study differ less than they should.
+    ``datasets:train:seeded_shuffle: true`` sets ``shuffle_seed``; without it the order is BasicSR's.
+    """
+    seed = getattr(self, 'shuffle_seed', None)
+    generator = torch.Generator()
+    generator.manual_seed(self.epoch if seed is None else seed * 1_000_003 + self.epoch)
+    indices = torch.randperm(self.total_size, generator=generator).tolist()
+    size = len(self.dataset)
+    indices = [v % size for v in indices][self.rank:self.total_size:self.num_replicas]
+    return iter(indices)
+
+
 def _rebuild_dataset(cls: type, state: dict) -> Any:
     obj = cls.__new__(cls)
     obj.__dict__.update(state)
@@ -226,6 +244,13 @@ def _reduce_dataset(self: Any, protocol: int) -> tuple:
     The state is the object's ``__dict__``, exactly what default pickling stores.
     """
     return _rebuild_dataset, (type(self), self.__dict__)
+
+
+def seedable_sampler() -> None:
+    """Install the (manual_seed, epoch) shuffle, active only where an option file asks for it."""
+    from basicsr.data.data_sampler import EnlargedSampler
+
+    EnlargedSampler.__iter__ = _seeded_sampler_iter
 
 
 def spawn_safe_datasets() -> None:
@@ -263,6 +288,7 @@ def apply() -> None:
         basicsr.train.create_train_val_dataloader = _checked_train_val_dataloader(
             basicsr.train.create_train_val_dataloader)
         _applied.add('train_loader')
+    seedable_sampler()
     if enabled('resume_epoch') and 'resume_epoch' not in _applied:
         BaseModel.resume_training = _next_epoch_on_resume(BaseModel.resume_training)
         _applied.add('resume_epoch')

@@ -127,3 +127,21 @@ def test_dataset_smaller_than_a_batch_is_an_error(tiny_data: Path, tmp_path: Pat
     proc = run_cli(['train', '-opt', 'd.yml'], tmp_path)
     assert proc.returncode != 0
     assert '16 samples' in proc.stderr and 'batch_size_per_gpu=32' in proc.stderr
+
+
+def test_seeded_shuffle_varies_the_data_order_with_manual_seed_only_when_asked() -> None:
+    import srprune_basicsr  # noqa: F401  (installs the sampler)
+    from basicsr.data.data_sampler import EnlargedSampler
+
+    def order(seed: int | None, epoch: int = 3) -> list[int]:
+        sampler = EnlargedSampler(list(range(50)), num_replicas=1, rank=0)
+        if seed is not None:
+            sampler.shuffle_seed = seed
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    generator = torch.Generator()
+    generator.manual_seed(3)
+    assert order(None) == torch.randperm(50, generator=generator).tolist()  # BasicSR's order, untouched
+    assert order(0) == order(0) and order(0) != order(1) and order(1, epoch=4) != order(1)
+    assert sorted(order(7)) == list(range(50))
