@@ -130,7 +130,6 @@ def test_dataset_smaller_than_a_batch_is_an_error(tiny_data: Path, tmp_path: Pat
 
 
 def test_seeded_shuffle_varies_the_data_order_with_manual_seed_only_when_asked() -> None:
-    import srprune_basicsr  # noqa: F401  (installs the sampler)
     from basicsr.data.data_sampler import EnlargedSampler
 
     def order(seed: int | None, epoch: int = 3) -> list[int]:

@@ -65,3 +65,37 @@ def test_help_lists_basicsr_flags_and_an_example(tmp_path: Path) -> None:
         proc = run_cli([command, '--help'], tmp_path)
         assert proc.returncode == 0
         assert '--auto_resume' in proc.stdout and 'example: srprune' in proc.stdout
+
+
+def test_study_evaluation_equals_basicsrs_test_pipeline(trained: Path, tiny_data: Path) -> None:
+    import re
+
+    from basicsr.archs import build_network
+
+    from srprune_basicsr.study.evaluate import evaluate
+
+    checkpoint = trained / 'experiments' / 'srcnn_tiny' / 'models' / 'net_g_4.pth'
+    metrics = {'psnr': {'type': 'calculate_psnr', 'crop_border': 2, 'test_y_channel': True},
+               'ssim': {'type': 'calculate_ssim', 'crop_border': 2, 'test_y_channel': True}}
+    opt = {'name': 'eval_vs_pipeline', 'model_type': 'SRModel', 'scale': 2, 'num_gpu': 0,
+           'datasets': {'test_1': {'name': 'tiny_val', 'type': 'PairedImageDataset', 'io_backend': {'type': 'disk'},
+                                   'dataroot_gt': str(tiny_data / 'val' / 'GTmod12'),
+                                   'dataroot_lq': str(tiny_data / 'val' / 'LRbicx2')}},
+           'network_g': {'type': 'SRCNN', 'upscale': 2},
+           'path': {'pretrain_network_g': str(checkpoint), 'strict_load_g': True},
+           'val': {'save_img': False, 'suffix': None, 'metrics': metrics}}
+    write_options(trained / 'eval.yml', opt)
+    proc = run_cli(['test', '-opt', 'eval.yml'], trained)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = latest_log(trained / 'results' / 'eval_vs_pipeline', 'test')
+    pipeline_psnr = float(re.search(r'# psnr: ([0-9.]+)', log).group(1))
+    pipeline_ssim = float(re.search(r'# ssim: ([0-9.]+)', log).group(1))
+
+    net = build_network({'type': 'SRCNN', 'upscale': 2})
+    net.load_state_dict(torch.load(checkpoint, weights_only=True)['params'])
+    result = evaluate(net, tiny_data / 'val', scale=2)
+    assert result.psnr == pytest.approx(pipeline_psnr, abs=1e-4)
+    assert result.ssim == pytest.approx(pipeline_ssim, abs=1e-4)
+    assert len(result.per_image) == 2
+    hr_only = evaluate(net, tiny_data / 'hr_val', scale=2)  # LR made on the fly from HR-only folders
+    assert len(hr_only.per_image) == 2 and 20 < hr_only.psnr < 60
