@@ -160,6 +160,16 @@ def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
+    import srprune_basicsr  # noqa: F401
+    from srprune_basicsr.study.runner import Study, load_study
+
+    study = Study(load_study(args.opt), args.root)
+    study.run()
+    print(f'study -> {study.root}/study.md (+ study.csv, psnr_vs_ratio_*.png, training_curves.png)')
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     from srprune_basicsr.demo import run_demo
 
@@ -268,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--gt-lmdb', default=None, help='GT LMDB for the sample grid (default: from scores.json)')
     p.add_argument('--compare', default=None, help='another scores.csv: print the Spearman rank correlation')
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser('study', help='train every arm (full, random, each method, bands, distilled) with the '
+                       'same budget and seeds, evaluate, table', formatter_class=fmt,
+                       epilog='example: srprune study -opt options/study/cpu_fsrcnn_x2.yml   (rerun to resume)')
+    p.add_argument('-opt', required=True, help='study option file (see options/study/)')
+    p.add_argument('--root', default=None, help='study folder (default: studies/<name>)')
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser('demo', help='train the SRCNN proxy on scikit-image photos (CPU, minutes)',
                        epilog='example: srprune demo --workdir demo_run')

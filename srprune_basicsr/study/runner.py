@@ -1,0 +1,188 @@
+"""``srprune study -opt options/study/<name>.yml``: every arm trained with the same budget, evaluated, tabled.
+
+Each (arm, seed) is one ``srprune train`` run (BasicSR's train_pipeline in a subprocess, the option
+file made from the study's ``train_options`` template: its network and optimizer, the study's
+data, budget, seed, ``seeded_shuffle`` and a cosine schedule), then an evaluation of
+``net_g_latest.pth`` on every benchmark (``study.evaluate``). A finished pair leaves
+``results/<arm>_s<seed>.json``; a rerun skips those and resumes an interrupted training with
+``--auto_resume``, so a long study survives interruption. Subsets are keep lists written with the
+same code as ``srprune select`` (``keep/``). Layout under ``studies/<name>/``: ``options/``,
+``keep/``, ``scores/``, ``experiments/``, ``results/``, and ``study.csv``, ``study.md``, ``*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from srprune_basicsr.data.atomic import atomic_write_text
+from srprune_basicsr.distill.real_images import training_keys
+from srprune_basicsr.scoring.scores import match_dataset, read_scores
+from srprune_basicsr.scoring.select import select_keys, write_selection
+from srprune_basicsr.study.arms import Arm, expand_arms
+from srprune_basicsr.study.evaluate import evaluate
+
+STUDY_KEYS = {'name', 'scale', 'train_options', 'data', 'benchmarks', 'budget', 'seeds', 'keep_ratios', 'methods',
+              'distilled', 'num_gpu'}
+BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule'}
+
+
+def load_study(path: str | os.PathLike) -> dict:
+    """Read and check a study option file; errors name the file and the key."""
+    from basicsr.utils.options import ordered_yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: no such study option file')
+    study = json.loads(json.dumps(yaml.load(path.read_text(), Loader=ordered_yaml()[0])))
+    unknown = set(study) - STUDY_KEYS
+    if unknown:
+        raise ValueError(f'{path}: unknown key(s) {sorted(unknown)}; known: {sorted(STUDY_KEYS)}')
+    for key in ('name', 'scale', 'train_options', 'data', 'benchmarks'):
+        if key not in study:
+            raise ValueError(f'{path}: missing key {key!r}')
+    unknown = set(study.get('budget') or {}) - BUDGET_KEYS
+    if unknown:
+        raise ValueError(f'{path}: unknown budget key(s) {sorted(unknown)}; known: {sorted(BUDGET_KEYS)}')
+    for method, spec in (study.get('methods') or {}).items():
+        if not spec or sum(k in spec for k in ('scores', 'score')) != 1:
+            raise ValueError(f'{path}: methods:{method} needs exactly one of "scores" (a scores.csv) or "score" '
+                             '(score options run on the study data)')
+    if 'debug' in study['name']:
+        raise ValueError(f'{path}: "debug" in a name changes BasicSR\'s logging; rename the study')
+    return study
+
+
+class Study:
+    """One study folder: arms x seeds, each trained once and evaluated once."""
+
+    def __init__(self, study: dict, root: str | os.PathLike | None = None) -> None:
+        self.study = study
+        self.root = Path(root or Path('studies') / study['name']).resolve()
+        self.scale = int(study['scale'])
+        self.seeds = [int(s) for s in study.get('seeds', [0])]
+        self.budget = study.get('budget') or {}
+        self.keys = training_keys(study['data']['dataroot_gt'], 'lmdb' if str(study['data']['dataroot_gt'])
+                                  .endswith('.lmdb') else 'disk')
+        self.template = yaml.safe_load(Path(study['train_options']).read_text())
+
+    # ----------------------------------------------------------------- subsets
+    def method_scores(self, method: str) -> tuple[np.ndarray, str]:
+        """A method's scores aligned to the study data (running its scorer first if so configured)."""
+        spec = self.study['methods'][method]
+        path = spec.get('scores')
+        if path is None:
+            from srprune_basicsr.scoring.runner import check_options, run_scoring
+
+            opt = {'name': f'score_{method}', **spec['score'], 'scale': self.scale}
+            check_options(opt, f'methods:{method}:score')
+            data = self.study['data']
+            opt['dataset'] = {'name': 'study', 'type': 'PairedImageDataset', 'dataroot_gt': data['dataroot_gt'],
+                              'dataroot_lq': data['dataroot_lq'],
+                              'io_backend': {'type': 'lmdb' if str(data['dataroot_gt']).endswith('.lmdb') else 'disk'}}
+            path = str(run_scoring(opt, self.root / 'scores' / f'{method}.csv', progress=False, reuse=True))
+        return match_dataset(read_scores(path), self.keys), path
+
+    def keep_file(self, arm: Arm, seed: int) -> Path | None:
+        rule = arm.rule(seed)
+        if rule is None:
+            return None
+        if arm.method == 'random':
+            scores, source = np.zeros(len(self.keys)), None
+        else:
+            scores, source = self.method_scores(arm.method)
+        out = self.root / 'keep' / f'{arm.slug}_s{seed}.txt'
+        write_selection(out, select_keys(self.keys, scores, rule), len(self.keys), rule, source, overwrite=True)
+        return out
+
+    # ----------------------------------------------------------------- one run
+    def run_name(self, arm: Arm, seed: int) -> str:
+        return f"{self.study['name']}_{arm.slug}_s{seed}"
+
+    def training_options(self, arm: Arm, seed: int, keep: Path | None) -> dict:
+        opt = json.loads(json.dumps(self.template))
+        budget, data = self.budget, self.study['data']
+        opt.update(name=self.run_name(arm, seed), manual_seed=seed, scale=self.scale)
+        if 'num_gpu' in self.study:
+            opt['num_gpu'] = self.study['num_gpu']
+        source = self.study['distilled'] if arm.method == 'distilled' else data
+        train = opt['datasets']['train']
+        train.update(type='PrunedPairedImageDataset' if keep else 'PairedImageDataset', seeded_shuffle=True,
+                     dataroot_gt=str(source['dataroot_gt']), dataroot_lq=str(source['dataroot_lq']),
+                     io_backend={'type': 'lmdb' if str(source['dataroot_gt']).endswith('.lmdb') else 'disk'})
+        train.pop('prune', None)
+        if keep:
+            train['prune'] = {'keep': str(keep)}
+        for key, field in (('batch_size', 'batch_size_per_gpu'), ('gt_size', 'gt_size'),
+                           ('num_worker', 'num_worker_per_gpu')):
+            if key in budget:
+                train[field] = budget[key]
+        opt['datasets'] = {'train': train}
+        opt.pop('val', None)
+        total = int(budget.get('total_iter', opt['train']['total_iter']))
+        opt['train']['total_iter'] = total
+        if 'lr' in budget:
+            opt['train']['optim_g']['lr'] = float(budget['lr'])
+        if budget.get('schedule', 'cosine') == 'cosine':
+            opt['train']['scheduler'] = {'type': 'CosineAnnealingRestartLR', 'periods': [total],
+                                         'restart_weights': [1], 'eta_min': 1e-7}
+        opt['logger'].update(save_checkpoint_freq=total, use_tb_logger=False, print_freq=max(1, total // 20))
+        opt['path'] = {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None}
+        return opt
+
+    def train(self, arm: Arm, seed: int) -> Path:
+        keep = self.keep_file(arm, seed)
+        opt = self.training_options(arm, seed, keep)
+        path = self.root / 'options' / f'{arm.slug}_s{seed}.yml'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(opt, sort_keys=False))
+        proc = subprocess.run([sys.executable, '-m', 'srprune_basicsr', 'train', '-opt', str(path), '--auto_resume'],
+                              cwd=self.root, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f'{path}: training failed:\n{proc.stderr[-2000:]}')
+        return self.root / 'experiments' / opt['name']
+
+    def evaluate(self, experiment: Path) -> dict:
+        from basicsr.archs import build_network
+
+        net = build_network(dict(self.template['network_g'], upscale=self.scale))
+        state = torch.load(experiment / 'models' / 'net_g_latest.pth', map_location='cpu', weights_only=True)
+        net.load_state_dict(state.get('params_ema', state.get('params', state)))
+        use_gpu = torch.cuda.is_available() and self.study.get('num_gpu', 'auto') != 0
+        results = {}
+        for name, folder in self.study['benchmarks'].items():
+            result = evaluate(net, folder, self.scale, 'cuda' if use_gpu else 'cpu', name)
+            results[name] = {'psnr': result.psnr, 'ssim': result.ssim}
+        return results
+
+    # ----------------------------------------------------------------- all of it
+    def run(self, log: bool = True) -> list[dict]:
+        results = []
+        for arm in expand_arms(self.study):
+            for seed in self.seeds:
+                out = self.root / 'results' / f'{arm.slug}_s{seed}.json'
+                if out.is_file():
+                    results.append(json.loads(out.read_text()))
+                    if log:
+                        print(f'{arm.label} seed {seed}: done before, skipped', flush=True)
+                    continue
+                experiment = self.train(arm, seed)
+                record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
+                          'seed': seed, 'benchmarks': self.evaluate(experiment)}
+                out.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(out, json.dumps(record, indent=2) + '\n')
+                results.append(record)
+                if log:
+                    scores = ', '.join(f"{b} {v['psnr']:.3f}" for b, v in record['benchmarks'].items())
+                    print(f'{arm.label} seed {seed}: {scores}', flush=True)
+        from srprune_basicsr.study.tables import write_outputs
+
+        write_outputs(results, self.root, list(self.study['benchmarks']))
+        return results

@@ -1,0 +1,71 @@
+"""`srprune study`: arms, a tiny study through the CLI, tables, resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, run_cli
+
+from srprune_basicsr.study.arms import Arm, expand_arms
+from srprune_basicsr.study.runner import load_study
+
+
+def test_arms_cover_full_random_methods_bands_and_distilled() -> None:
+    arms = expand_arms({'keep_ratios': [0.1, 0.5], 'methods': {'loss_value': {'bands': [0, 0.05, 0.6]}},
+                        'distilled': {'dataroot_gt': 'x'}})
+    labels = [a.label for a in arms]
+    assert labels == ['full', 'random@0.1', 'random@0.5', 'loss_value@0.1', 'loss_value@0.1+0.05',
+                      'loss_value@0.1+0.6', 'loss_value@0.5', 'loss_value@0.5+0.05', 'distilled']
+    refined = Arm('loss_value', 0.5, 0.05).rule(seed=0)
+    assert (refined.keep_ratio, refined.order, refined.drop_hardest) == (0.5, 'hardest', 0.05)
+    assert Arm('random', 0.25).rule(seed=3).seed == 3 and Arm('full').rule(0) is None
+
+
+def test_shipped_study_options_load() -> None:
+    study = load_study(REPO / 'options' / 'study' / 'cpu_fsrcnn_x2.yml')
+    assert study['seeds'] == [0, 1, 2] and study['keep_ratios'] == [0.1, 0.25, 0.5]
+
+
+def test_bad_study_options_fail_clearly(tmp_path: Path) -> None:
+    base = {'name': 's', 'scale': 2, 'train_options': 'x.yml', 'data': {}, 'benchmarks': {}}
+    for change, message in (({'budgt': {}}, r"unknown key\(s\) \['budgt'\]"),
+                            ({'methods': {'sobel': {}}}, 'methods:sobel needs exactly one of'),
+                            ({'budget': {'iters': 3}}, r"unknown budget key\(s\) \['iters'\]")):
+        path = tmp_path / 'bad.yml'
+        path.write_text(yaml.safe_dump({**base, **change}))
+        with pytest.raises(ValueError, match=message):
+            load_study(path)
+
+
+@pytest.mark.slow
+def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_path: Path) -> None:
+    study = {'name': 'tiny_study', 'scale': 2, 'num_gpu': 0, 'seeds': [0], 'keep_ratios': [0.5],
+             'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                      'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+             'benchmarks': {'tiny': str(tiny_data / 'val'), 'tiny_hr': str(tiny_data / 'hr_val')},
+             'budget': {'total_iter': 2, 'batch_size': 4, 'gt_size': 32, 'num_worker': 0},
+             'methods': {'sobel': {'score': {'method': 'sobel'}, 'bands': [0.0, 0.25]}}}
+    (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
+    proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = tmp_path / 'studies' / 'tiny_study'
+    rows = (root / 'study.csv').read_text().splitlines()
+    assert rows[0] == 'arm,method,keep_ratio,band,seed,benchmark,psnr,ssim' and len(rows) == 1 + 4 * 2
+    md = (root / 'study.md').read_text()
+    for arm in ('full', 'random@0.5', 'sobel@0.5', 'sobel@0.5+0.25'):
+        assert f'| {arm} |' in md
+    for name in ('psnr_vs_ratio_tiny.png', 'psnr_vs_ratio_tiny_hr.png', 'training_curves.png'):
+        assert (root / name).stat().st_size > 5_000
+    kept = (root / 'keep' / 'sobel_r0p5_b0p25_s0.txt').read_text().split()
+    assert len(kept) == 8
+    opt = yaml.safe_load((root / 'options' / 'sobel_r0p5_s0.yml').read_text())
+    assert opt['datasets']['train']['seeded_shuffle'] is True and opt['train']['total_iter'] == 2
+    # a rerun skips every finished run; a lost result is recomputed alone
+    before = json.loads((root / 'results' / 'full_s0.json').read_text())
+    (root / 'results' / 'random_r0p5_s0.json').unlink()
+    proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('done before, skipped') == 3 and 'random@0.5 seed 0:' in proc.stdout
+    assert json.loads((root / 'results' / 'full_s0.json').read_text()) == before
