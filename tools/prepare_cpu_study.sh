@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Data, proxy and loss-value scores for options/study/cpu_fsrcnn_x2.yml, written under the current folder.
+# Usage: (cd WORK && bash /path/to/repo/tools/prepare_cpu_study.sh /path/to/shared/data)
+set -euo pipefail
+DATA=${1:?give the folder holding T91/ BSD200/ Set5/ Set14/ BSD100/}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p hr
+for set in T91 BSD200; do for f in "$DATA/$set/HR"/*; do ln -sf "$f" "hr/${set}_$(basename "$f")"; done; done
+[ -d datasets/study_x2 ] || srprune prepare --hr hr --out datasets/study_x2 --scales 2 --crop 96 --step 48 --thresh 24 --lmdb
+for b in Set5 Set14 BSD100; do
+  [ -d "datasets/$b" ] || srprune prepare --benchmark --hr "$DATA/$b/HR" --out "datasets/$b" --scales 2
+done
+# the SRCNN proxy (starts as bicubic: init identity), then its loss on every sub-image
+python - "$REPO" <<'PY'
+import sys, yaml
+repo = sys.argv[1]
+opt = yaml.safe_load(open(f'{repo}/options/demo/train_SRCNN_x2_demo.yml'))
+opt['name'] = 'proxy_study_x2'
+opt['datasets']['train'].update(dataroot_gt='datasets/study_x2/HR_sub.lmdb',
+                                dataroot_lq='datasets/study_x2/LR_bicubic_X2_sub.lmdb', gt_size=48)
+opt['datasets']['val'].update(dataroot_gt='datasets/Set5/GTmod12', dataroot_lq='datasets/Set5/LRbicx2')
+open('proxy.yml', 'w').write(yaml.safe_dump(opt, sort_keys=False))
+score = yaml.safe_load(open(f'{repo}/options/score/score_SRCNN_x2.yml'))
+score['name'] = 'score_study_x2'
+score['dataset'].update(dataroot_gt='datasets/study_x2/HR_sub.lmdb', dataroot_lq='datasets/study_x2/LR_bicubic_X2_sub.lmdb')
+score['path']['pretrain_network_g'] = 'experiments/proxy_study_x2/models/net_g_latest.pth'
+score['network_g'] = opt['network_g']
+open('score.yml', 'w').write(yaml.safe_dump(score, sort_keys=False))
+PY
+[ -f experiments/proxy_study_x2/models/net_g_latest.pth ] || srprune train -opt proxy.yml
+[ -f experiments/score_study_x2/scores.csv ] || srprune score -opt score.yml
