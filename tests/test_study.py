@@ -42,11 +42,11 @@ def test_bad_study_options_fail_clearly(tmp_path: Path) -> None:
 def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_path: Path) -> None:
     study = {'name': 'tiny_study', 'scale': 2, 'num_gpu': 0, 'seeds': [0], 'keep_ratios': [0.5],
              'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
-             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
-                      'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+             'data': {'dataroot_gt': 'data/HR_sub.lmdb', 'dataroot_lq': 'data/LR_bicubic_X2_sub.lmdb'},  # relative
              'benchmarks': {'tiny': str(tiny_data / 'val'), 'tiny_hr': str(tiny_data / 'hr_val')},
              'budget': {'total_iter': 2, 'batch_size': 4, 'gt_size': 32, 'num_worker': 0},
              'methods': {'sobel': {'score': {'method': 'sobel'}, 'bands': [0.0, 0.25]}}}
+    (tmp_path / 'data').symlink_to(tiny_data / 'train_sub')
     (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
     proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -115,7 +115,8 @@ class Study:
         source = self.study['distilled'] if arm.method == 'distilled' else data
         train = opt['datasets']['train']
         train.update(type='PrunedPairedImageDataset' if keep else 'PairedImageDataset', seeded_shuffle=True,
-                     dataroot_gt=str(source['dataroot_gt']), dataroot_lq=str(source['dataroot_lq']),
+                     dataroot_gt=str(Path(source['dataroot_gt']).resolve()),
+                     dataroot_lq=str(Path(source['dataroot_lq']).resolve()),
                      io_backend={'type': 'lmdb' if str(source['dataroot_gt']).endswith('.lmdb') else 'disk'})
         train.pop('prune', None)
         if keep:
