@@ -69,3 +69,13 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count('done before, skipped') == 3 and 'random@0.5 seed 0:' in proc.stdout
     assert json.loads((root / 'results' / 'full_s0.json').read_text()) == before
+
+
+def test_missing_benchmark_folder_fails_before_any_training(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.study.runner import Study
+
+    study = {'name': 's', 'scale': 2, 'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb')},
+             'benchmarks': {'Set5': str(tmp_path / 'nope')}}
+    with pytest.raises(FileNotFoundError, match=r"benchmarks: no such folder\(s\) \{'Set5'"):
+        Study(study, tmp_path / 'root')

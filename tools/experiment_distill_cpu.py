@@ -99,8 +99,9 @@ def main() -> None:
             'train:scheduler:milestones': [args.prior_iters * 2], 'logger:save_checkpoint_freq': args.prior_iters}))],
             work)
     from srprune_basicsr.distill.grouping import source_of
+    from srprune_basicsr.distill.real_images import training_keys
 
-    keys = [line.split()[0].rsplit('.', 1)[0] for line in (gt / 'meta_info.txt').read_text().splitlines()]
+    keys = training_keys(gt, 'lmdb')
     groups = len({source_of(k) for k in keys})  # all groups matched at every iteration
     distill_edit = {**common, 'datasets:train:dataroot_gt': str(gt), 'datasets:train:batch_size_per_gpu': groups,
                     'network_match': FSRCNN, 'distill:crop': 48, 'distill:real_batch': 8,

@@ -178,6 +178,7 @@ class SRDistillModel(BaseModel):
             prior_optim = dict(train.get('optim_prior') or {'lr': optim['lr'] * 0.01})
             groups.append({'params': list(self.syn.prior.parameters()), 'lr': prior_optim['lr']})
         self.optimizer_syn = getattr(torch.optim, optim_type)(groups, **optim)
+        self.trainable = [p for g in groups for p in g['params']]  # what each group-match backpropagates into
         self.optimizers.append(self.optimizer_syn)
         if train.get('scheduler'):
             self.setup_schedulers()
@@ -219,7 +220,7 @@ class SRDistillModel(BaseModel):
         syn_grads = torch.autograd.grad(self._loss(net(self._layout(syn_lr)), syn_hr), params, create_graph=backward)
         distance = gradient_distance(real_grads, syn_grads)
         if backward:
-            distance.backward(inputs=[p for g in self.optimizer_syn.param_groups for p in g['params']])
+            distance.backward(inputs=self.trainable)
         return distance.detach()
 
     def matching_loss(self, trials: int = 4) -> float:

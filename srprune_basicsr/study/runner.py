@@ -72,10 +72,19 @@ class Study:
         self.keys = training_keys(study['data']['dataroot_gt'], 'lmdb' if str(study['data']['dataroot_gt'])
                                   .endswith('.lmdb') else 'disk')
         self.template = yaml.safe_load(Path(study['train_options']).read_text())
+        missing = {name: folder for name, folder in study['benchmarks'].items() if not Path(folder).is_dir()}
+        if missing:  # checked before the first arm trains, not after it
+            raise FileNotFoundError(f'benchmarks: no such folder(s) {missing}')
+        self._scores: dict[str, tuple[np.ndarray, str]] = {}
 
     # ----------------------------------------------------------------- subsets
     def method_scores(self, method: str) -> tuple[np.ndarray, str]:
-        """A method's scores aligned to the study data (running its scorer first if so configured)."""
+        """A method's scores aligned to the study data (running its scorer first if so configured), once."""
+        if method not in self._scores:
+            self._scores[method] = self._load_scores(method)
+        return self._scores[method]
+
+    def _load_scores(self, method: str) -> tuple[np.ndarray, str]:
         spec = self.study['methods'][method]
         path = spec.get('scores')
         if path is None:
