@@ -64,6 +64,21 @@ def test_srcnn_identity_init_starts_as_bicubic() -> None:
     assert diff.mean() < 1e-3 and diff.max() < 0.01
 
 
+def test_fsrcnn_bicubic_skip_starts_as_bicubic_and_keeps_the_weight_count() -> None:
+    import skimage.data
+
+    from srprune_basicsr.bicubic import imresize_tensor
+
+    torch.manual_seed(0)
+    net = build_network({'type': 'FSRCNN', 'upscale': 2, 'bicubic_skip': True})
+    x = torch.from_numpy(skimage.data.astronaut()[:48, :48]).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        diff = (net(x) - imresize_tensor(x, 2)).abs()
+    assert diff.mean() < 5e-3  # the N(0, 0.001) deconvolution adds about 1/400 of the range at the start
+    plain = build_network({'type': 'FSRCNN', 'upscale': 2})
+    assert conv_weight_count(net) == conv_weight_count(plain)
+
+
 # the pruning paper's target archs (issue 7): small configurations for CPU tests, paper sizes for counts
 SMALL = {'DRRN': {'num_feat': 32, 'num_unit': 3}, 'IDN': {'num_feat': 32, 'num_block': 2, 'd': 8},
          'RDN': {'num_feat': 32, 'num_block': 3, 'num_layer': 3, 'growth': 16}}

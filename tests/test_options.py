@@ -24,9 +24,13 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
     opt = load(path)
     assert 'debug' not in opt['name'], 'BasicSR changes logging and checkpoint frequency for "debug" names'
     if 'study' in path.parts:  # srprune study options: a template, data, arms
+        from srprune_basicsr.study.arms import expand_arms
         from srprune_basicsr.study.runner import load_study
 
-        assert (REPO / load_study(path)['train_options']).is_file()
+        study = load_study(path)
+        template = load(REPO / study['train_options'])
+        network = {**template['network_g'], **(study.get('network_g') or {})}
+        assert network['type'] in ARCH_REGISTRY and len(expand_arms(study)) >= 4
         return
     networks = [key for key in opt if key.startswith('network_')]
     assert networks and all(opt[key]['type'] in ARCH_REGISTRY for key in networks)

@@ -22,6 +22,16 @@ def test_arms_cover_full_random_methods_bands_and_distilled() -> None:
     assert Arm('random', 0.25).rule(seed=3).seed == 3 and Arm('full').rule(0) is None
 
 
+def test_bands_can_differ_per_keep_ratio() -> None:
+    arms = expand_arms({'keep_ratios': [0.1, 0.25, 0.5],
+                        'methods': {'loss_value': {'bands': {'0.1': [0.3, 0.4], 0.5: [0.0, 0.05]}}}})
+    labels = [a.label for a in arms if a.method == 'loss_value']
+    assert labels == ['loss_value@0.1+0.3', 'loss_value@0.1+0.4', 'loss_value@0.25', 'loss_value@0.5',
+                      'loss_value@0.5+0.05']
+    with pytest.raises(ValueError, match=r'methods:loss_value:bands: keep ratio 0.2 is not in keep_ratios'):
+        expand_arms({'keep_ratios': [0.1], 'methods': {'loss_value': {'bands': {0.2: [0.0]}}}})
+
+
 def test_shipped_study_options_load() -> None:
     study = load_study(REPO / 'options' / 'study' / 'cpu_fsrcnn_x2.yml')
     assert study['seeds'] == [0, 1, 2] and study['keep_ratios'] == [0.1, 0.25, 0.5]
@@ -45,12 +55,19 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
              'data': {'dataroot_gt': 'data/HR_sub.lmdb', 'dataroot_lq': 'data/LR_bicubic_X2_sub.lmdb'},  # relative
              'benchmarks': {'tiny': str(tiny_data / 'val'), 'tiny_hr': str(tiny_data / 'hr_val')},
              'budget': {'total_iter': 2, 'batch_size': 4, 'gt_size': 32, 'num_worker': 0},
+             'network_g': {'bicubic_skip': True, 'd': 16},
              'methods': {'sobel': {'score': {'method': 'sobel'}, 'bands': [0.0, 0.25]}}}
     (tmp_path / 'data').symlink_to(tiny_data / 'train_sub')
     (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
-    proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
+    # two shards share the folder: the first tables what it has, the second completes the tables
+    proc = run_cli(['study', '-opt', 'study.yml', '--shard', '0/2'], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '2 of 4 runs not finished yet' in proc.stdout
     root = tmp_path / 'studies' / 'tiny_study'
+    assert sorted(p.name for p in (root / 'results').iterdir()) == ['full_s0.json', 'sobel_r0p5_s0.json']
+    proc = run_cli(['study', '-opt', 'study.yml', '--shard', '1/2'], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'not finished yet' not in proc.stdout and 'skipped' not in proc.stdout
     rows = (root / 'study.csv').read_text().splitlines()
     assert rows[0] == 'arm,method,keep_ratio,band,seed,benchmark,psnr,ssim' and len(rows) == 1 + 4 * 2
     md = (root / 'study.md').read_text()
@@ -62,6 +79,8 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
     assert len(kept) == 8
     opt = yaml.safe_load((root / 'options' / 'sobel_r0p5_s0.yml').read_text())
     assert opt['datasets']['train']['seeded_shuffle'] is True and opt['train']['total_iter'] == 2
+    assert opt['network_g'] == {'type': 'FSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'd': 16, 's': 12,
+                                'm': 4, 'bicubic_skip': True}  # the template's network, the study's overrides
     # a rerun skips every finished run; a lost result is recomputed alone
     before = json.loads((root / 'results' / 'full_s0.json').read_text())
     (root / 'results' / 'random_r0p5_s0.json').unlink()
@@ -69,6 +88,11 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count('done before, skipped') == 3 and 'random@0.5 seed 0:' in proc.stdout
     assert json.loads((root / 'results' / 'full_s0.json').read_text()) == before
+    # a changed budget does not silently mix with the runs made under the old one
+    study['budget']['total_iter'] = 3
+    (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
+    proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
+    assert proc.returncode == 2 and 'full_s0.json: made with other study options' in proc.stderr
 
 
 def test_missing_benchmark_folder_fails_before_any_training(tiny_data: Path, tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Data, proxy and loss-value scores for options/study/cpu_fsrcnn_x2.yml, written under the current folder.
 # Usage: (cd WORK && bash /path/to/repo/tools/prepare_cpu_study.sh /path/to/shared/data)
+#        SCORES=path/to/scores.csv ... reuses loss-value scores made before on the same sub-images (the GPU
+#        study reuses the CPU study's, so both studies prune the same samples) instead of training the proxy.
 set -euo pipefail
 DATA=${1:?give the folder holding T91/ BSD200/ Set5/ Set14/ BSD100/}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,6 +12,9 @@ for set in T91 BSD200; do for f in "$DATA/$set/HR"/*; do ln -sf "$f" "hr/${set}_
 for b in Set5 Set14 BSD100; do
   [ -d "datasets/$b" ] || srprune prepare --benchmark --hr "$DATA/$b/HR" --out "datasets/$b" --scales 2
 done
+if [ -n "${SCORES:-}" ]; then
+  mkdir -p experiments/score_study_x2 && cp "$SCORES" experiments/score_study_x2/scores.csv && exit 0
+fi
 # the SRCNN proxy (starts as bicubic: init identity), then its loss on every sub-image
 python - "$REPO" <<'PY'
 import sys, yaml

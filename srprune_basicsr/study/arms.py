@@ -5,6 +5,10 @@ ratio; each scored method at each keep ratio and band offset (``order: hardest``
 hardest ``band`` share: band 0 = the hardest r, band 0.05 at r = 0.5 = the paper's refined 50%);
 ``distilled`` where a distilled set is given. Every ratio is a fraction of the whole set, as in
 ``srprune select``.
+
+``bands`` is a list (the same offsets at every keep ratio) or a mapping from keep ratio to its
+offsets (``{0.1: [0.0, 0.3], 0.5: [0.0, 0.05]}``), since the band worth trying moves with the
+ratio; a ratio missing from the mapping runs band 0 only.
 """
 
 from __future__ import annotations
@@ -41,13 +45,28 @@ class Arm:
         return SelectionRule(keep_ratio=self.keep_ratio, order='hardest', drop_hardest=self.band)
 
 
+def bands_per_ratio(method: str, bands: list | dict | None, ratios: list[float]) -> dict[float, list[float]]:
+    """The band offsets of one method at each keep ratio (see the module docstring)."""
+    if bands is None:
+        return {r: [0.0] for r in ratios}
+    if not isinstance(bands, dict):
+        return {r: [float(b) for b in bands] for r in ratios}
+    per_ratio = {r: [0.0] for r in ratios}
+    for key, offsets in bands.items():
+        match = [r for r in ratios if abs(r - float(key)) < 1e-9]
+        if not match:
+            raise ValueError(f'methods:{method}:bands: keep ratio {key} is not in keep_ratios {ratios}')
+        per_ratio[match[0]] = [float(b) for b in offsets]
+    return per_ratio
+
+
 def expand_arms(study: dict) -> list[Arm]:
     """All arms of a study option file, in the order they run."""
     ratios = [float(r) for r in study.get('keep_ratios', [0.1, 0.25, 0.5])]
     arms = [Arm('full')] + [Arm('random', r) for r in ratios]
     for method, spec in (study.get('methods') or {}).items():
-        bands = [float(b) for b in (spec or {}).get('bands', [0.0])]
-        arms += [Arm(method, r, b) for r in ratios for b in bands if r + b <= 1 + 1e-9]
+        per_ratio = bands_per_ratio(method, (spec or {}).get('bands'), ratios)
+        arms += [Arm(method, r, b) for r in ratios for b in per_ratio[r] if r + b <= 1 + 1e-9]
     if study.get('distilled'):
         arms.append(Arm('distilled'))
     return arms

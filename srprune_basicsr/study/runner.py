@@ -12,6 +12,7 @@ same code as ``srprune select`` (``keep/``). Layout under ``studies/<name>/``: `
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -29,9 +30,9 @@ from srprune_basicsr.scoring.select import select_keys, write_selection
 from srprune_basicsr.study.arms import Arm, expand_arms
 from srprune_basicsr.study.evaluate import evaluate
 
-STUDY_KEYS = {'name', 'scale', 'train_options', 'data', 'benchmarks', 'budget', 'seeds', 'keep_ratios', 'methods',
-              'distilled', 'num_gpu'}
-BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule'}
+STUDY_KEYS = {'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds', 'keep_ratios',
+              'methods', 'distilled', 'num_gpu'}
+BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule', 'checkpoint_freq'}
 
 
 def load_study(path: str | os.PathLike) -> dict:
@@ -72,6 +73,8 @@ class Study:
         self.keys = training_keys(study['data']['dataroot_gt'], 'lmdb' if str(study['data']['dataroot_gt'])
                                   .endswith('.lmdb') else 'disk')
         self.template = yaml.safe_load(Path(study['train_options']).read_text())
+        # the study's network_g keys override the template's (e.g. a smaller width, a bicubic skip)
+        self.network = {**self.template['network_g'], **(study.get('network_g') or {}), 'upscale': self.scale}
         missing = {name: folder for name, folder in study['benchmarks'].items() if not Path(folder).is_dir()}
         if missing:  # checked before the first arm trains, not after it
             raise FileNotFoundError(f'benchmarks: no such folder(s) {missing}')
@@ -118,7 +121,7 @@ class Study:
     def training_options(self, arm: Arm, seed: int, keep: Path | None) -> dict:
         opt = json.loads(json.dumps(self.template))
         budget, data = self.budget, self.study['data']
-        opt.update(name=self.run_name(arm, seed), manual_seed=seed, scale=self.scale)
+        opt.update(name=self.run_name(arm, seed), manual_seed=seed, scale=self.scale, network_g=dict(self.network))
         if 'num_gpu' in self.study:
             opt['num_gpu'] = self.study['num_gpu']
         source = self.study['distilled'] if arm.method == 'distilled' else data
@@ -143,7 +146,9 @@ class Study:
         if budget.get('schedule', 'cosine') == 'cosine':
             opt['train']['scheduler'] = {'type': 'CosineAnnealingRestartLR', 'periods': [total],
                                          'restart_weights': [1], 'eta_min': 1e-7}
-        opt['logger'].update(save_checkpoint_freq=total, use_tb_logger=False, print_freq=max(1, total // 20))
+        # checkpoints only at the end unless asked: a run cut short then resumes from its last one
+        opt['logger'].update(save_checkpoint_freq=int(budget.get('checkpoint_freq', total)), use_tb_logger=False,
+                             print_freq=max(1, total // 20))
         opt['path'] = {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None}
         return opt
 
@@ -162,7 +167,7 @@ class Study:
     def evaluate(self, experiment: Path) -> dict:
         from basicsr.archs import build_network
 
-        net = build_network(dict(self.template['network_g'], upscale=self.scale))
+        net = build_network(dict(self.network))
         state = torch.load(experiment / 'models' / 'net_g_latest.pth', map_location='cpu', weights_only=True)
         net.load_state_dict(state.get('params_ema', state.get('params', state)))
         use_gpu = torch.cuda.is_available() and self.study.get('num_gpu', 'auto') != 0
@@ -173,26 +178,64 @@ class Study:
         return results
 
     # ----------------------------------------------------------------- all of it
-    def run(self, log: bool = True) -> list[dict]:
-        results = []
-        for arm in expand_arms(self.study):
-            for seed in self.seeds:
-                out = self.root / 'results' / f'{arm.slug}_s{seed}.json'
-                if out.is_file():
-                    results.append(json.loads(out.read_text()))
-                    if log:
-                        print(f'{arm.label} seed {seed}: done before, skipped', flush=True)
-                    continue
-                experiment = self.train(arm, seed)
-                record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
-                          'seed': seed, 'benchmarks': self.evaluate(experiment)}
-                out.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(out, json.dumps(record, indent=2) + '\n')
-                results.append(record)
+    def pairs(self) -> list[tuple[Arm, int]]:
+        """Every (arm, seed) of the study, in the order they run."""
+        return [(arm, seed) for arm in expand_arms(self.study) for seed in self.seeds]
+
+    def result_path(self, arm: Arm, seed: int) -> Path:
+        return self.root / 'results' / f'{arm.slug}_s{seed}.json'
+
+    def recipe(self, arm: Arm, seed: int) -> str:
+        """A fingerprint of what a run trains (network, optimizer, budget, data, seed, subset rule)."""
+        opt = self.training_options(arm, seed, None)
+        opt.pop('logger')  # checkpoint and print frequencies do not change what is trained
+        spec = (self.study.get('methods') or {}).get(arm.method) or {}
+        method = {key: value for key, value in spec.items() if key != 'bands'}  # more bands = more arms, same runs
+        text = json.dumps([opt, str(arm.rule(seed)), method, sorted(self.study['benchmarks'].items())], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @staticmethod
+    def _check_recipe(path: Path, recipe: str) -> None:
+        """A finished result counts only if the option file still describes the run that made it."""
+        made = json.loads(path.read_text()).get('recipe')
+        if made != recipe:
+            raise ValueError(f'{path}: made with other study options (recipe {made}, now {recipe}): the budget, '
+                             'network, data, seeds or benchmarks changed; give the study a new name or delete '
+                             'its results/ folder')
+
+    def run(self, log: bool = True, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+        """Train and evaluate every unfinished pair of this shard, then table all results present.
+
+        ``shard = (i, n)`` runs pairs i, i + n, i + 2n, ...: n processes (one per GPU, or several
+        small models on one) share a study without a scheduler; the tables count every result file
+        in the folder, so the last shard to finish (or a plain rerun) writes the complete ones.
+        """
+        index, count = shard
+        for number, (arm, seed) in enumerate(self.pairs()):
+            out = self.result_path(arm, seed)
+            if number % count != index:
+                continue
+            recipe = self.recipe(arm, seed)
+            if out.is_file():
+                self._check_recipe(out, recipe)
                 if log:
-                    scores = ', '.join(f"{b} {v['psnr']:.3f}" for b, v in record['benchmarks'].items())
-                    print(f'{arm.label} seed {seed}: {scores}', flush=True)
+                    print(f'{arm.label} seed {seed}: done before, skipped', flush=True)
+                continue
+            experiment = self.train(arm, seed)
+            record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
+                      'seed': seed, 'recipe': recipe, 'benchmarks': self.evaluate(experiment)}
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out, json.dumps(record, indent=2) + '\n')
+            if log:
+                scores = ', '.join(f"{b} {v['psnr']:.3f}" for b, v in record['benchmarks'].items())
+                print(f'{arm.label} seed {seed}: {scores}', flush=True)
         from srprune_basicsr.study.tables import write_outputs
 
+        results = [json.loads(self.result_path(arm, seed).read_text()) for arm, seed in self.pairs()
+                   if self.result_path(arm, seed).is_file()]
         write_outputs(results, self.root, list(self.study['benchmarks']))
+        missing = len(self.pairs()) - len(results)
+        if missing and log:
+            print(f'{missing} of {len(self.pairs())} runs not finished yet (other shards?): tables are partial',
+                  flush=True)
         return results
