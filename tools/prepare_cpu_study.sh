@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Data, proxy and loss-value scores for options/study/cpu_fsrcnn_x2.yml, written under the current folder.
+# Data, proxy, loss-value and dynamic-uncertainty scores for options/study/cpu_fsrcnn_x2.yml, written under
+# the current folder.
 # Usage: (cd WORK && bash /path/to/repo/tools/prepare_cpu_study.sh /path/to/shared/data)
 #        SCORES=path/to/scores.csv ... reuses loss-value scores made before on the same sub-images (the GPU
 #        study reuses the CPU study's, so both studies prune the same samples) instead of training the proxy.
@@ -31,6 +32,21 @@ score['dataset'].update(dataroot_gt='datasets/study_x2/HR_sub.lmdb', dataroot_lq
 score['path']['pretrain_network_g'] = 'experiments/proxy_study_x2/models/net_g_latest.pth'
 score['network_g'] = opt['network_g']
 open('score.yml', 'w').write(yaml.safe_dump(score, sort_keys=False))
+# dynamic uncertainty: the study's FSRCNN (bicubic skip, same crop, batch and lr) on the full set for 2,400
+# iterations, a fixed-view PSNR snapshot (centre 48 px) of every sub-image each 150 iterations (16, J = 10)
+du = yaml.safe_load(open(f'{repo}/options/train/train_FSRCNN_x2_tracking.yml'))
+du['name'] = 'du_study_x2'
+du['datasets']['train'].update(dataroot_gt='datasets/study_x2/HR_sub.lmdb', gt_size=48, num_worker_per_gpu=1,
+                               dataroot_lq='datasets/study_x2/LR_bicubic_X2_sub.lmdb', seeded_shuffle=True)
+du['datasets']['val'].update(dataroot_gt='datasets/Set5/GTmod12', dataroot_lq='datasets/Set5/LRbicx2')
+du['network_g']['bicubic_skip'] = True
+du['prune_tracking'].update(every=150, window=10, batch_size=64, crop=48)  # centre 48 px: 4x cheaper
+du['train'].update(total_iter=2400, scheduler={'type': 'CosineAnnealingRestartLR', 'periods': [2400],
+                                               'restart_weights': [1], 'eta_min': 1e-7})
+du['val']['val_freq'] = 2400
+du['logger'].update(save_checkpoint_freq=600, use_tb_logger=False)
+open('du.yml', 'w').write(yaml.safe_dump(du, sort_keys=False))
 PY
 [ -f experiments/proxy_study_x2/models/net_g_latest.pth ] || srprune train -opt proxy.yml
 [ -f experiments/score_study_x2/scores.csv ] || srprune score -opt score.yml
+[ -f experiments/du_study_x2/scores_du.csv ] || srprune train -opt du.yml --auto_resume
