@@ -12,6 +12,7 @@ same code as ``srprune select`` (``keep/``). Layout under ``studies/<name>/``: `
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -99,7 +100,13 @@ class Study:
             opt['dataset'] = {'name': 'study', 'type': 'PairedImageDataset', 'dataroot_gt': data['dataroot_gt'],
                               'dataroot_lq': data['dataroot_lq'],
                               'io_backend': {'type': 'lmdb' if str(data['dataroot_gt']).endswith('.lmdb') else 'disk'}}
-            path = str(run_scoring(opt, self.root / 'scores' / f'{method}.csv', progress=False, reuse=True))
+            out = self.root / 'scores' / f'{method}.csv'
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with open(out.with_suffix('.lock'), 'w') as lock:
+                # shards start together: one scores, the others wait here and then reuse its file
+                # (two writers would share one .partial name and the second rename would fail)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                path = str(run_scoring(opt, out, progress=False, reuse=True))
         return match_dataset(read_scores(path), self.keys), path
 
     def keep_file(self, arm: Arm, seed: int) -> Path | None:
