@@ -93,6 +93,11 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
     (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
     proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
     assert proc.returncode == 2 and 'full_s0.json: made with other study options' in proc.stderr
+    # and without results, a training begun under the old budget is not resumed under the new one
+    for result in (root / 'results').iterdir():
+        result.unlink()
+    proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
+    assert proc.returncode == 2 and 'would resume a training started with other study options' in proc.stderr
 
 
 def test_missing_benchmark_folder_fails_before_any_training(tiny_data: Path, tmp_path: Path) -> None:
@@ -103,3 +108,30 @@ def test_missing_benchmark_folder_fails_before_any_training(tiny_data: Path, tmp
              'benchmarks': {'Set5': str(tmp_path / 'nope')}}
     with pytest.raises(FileNotFoundError, match=r"benchmarks: no such folder\(s\) \{'Set5'"):
         Study(study, tmp_path / 'root')
+
+
+def test_recipe_follows_what_is_trained_not_how_it_is_logged(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.distill.real_images import training_keys
+    from srprune_basicsr.scoring.scores import write_scores
+    from srprune_basicsr.study.runner import Study
+
+    gt = str(tiny_data / 'train_sub' / 'HR_sub.lmdb')
+    keys = training_keys(gt, 'lmdb')
+    scores = tmp_path / 'scores.csv'
+    write_scores(scores, keys, list(range(len(keys))), 'loss_value')
+    study = {'name': 's', 'scale': 2, 'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': gt, 'dataroot_lq': gt}, 'benchmarks': {'tiny': str(tiny_data / 'val')},
+             'budget': {'total_iter': 10}, 'keep_ratios': [0.5],
+             'methods': {'loss_value': {'scores': str(scores), 'bands': [0.0]}}}
+    arm = Arm('loss_value', 0.5)
+
+    def recipe(**changes: object) -> str:
+        return Study({**study, **changes}, tmp_path / 'root').recipe(arm, seed=0)
+
+    base = recipe()
+    assert recipe(budget={'total_iter': 10, 'checkpoint_freq': 5}) == base  # logging only
+    assert recipe(methods={'loss_value': {'scores': str(scores), 'bands': [0.0, 0.25]}}) == base  # more arms
+    assert recipe(budget={'total_iter': 11}) != base
+    assert recipe(network_g={'d': 16}) != base
+    write_scores(scores, keys, list(range(len(keys)))[::-1], 'loss_value')  # rescored: other subsets
+    assert recipe() != base

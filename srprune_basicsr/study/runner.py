@@ -80,6 +80,7 @@ class Study:
         if missing:  # checked before the first arm trains, not after it
             raise FileNotFoundError(f'benchmarks: no such folder(s) {missing}')
         self._scores: dict[str, tuple[np.ndarray, str]] = {}
+        self._digests: dict[str, str] = {}
 
     # ----------------------------------------------------------------- subsets
     def method_scores(self, method: str) -> tuple[np.ndarray, str]:
@@ -159,17 +160,25 @@ class Study:
         opt['path'] = {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None}
         return opt
 
-    def train(self, arm: Arm, seed: int) -> Path:
+    def train(self, arm: Arm, seed: int, recipe: str) -> Path:
+        experiment = self.root / 'experiments' / self.run_name(arm, seed)
+        path = self.root / 'options' / f'{arm.slug}_s{seed}.yml'
+        stamp = path.with_suffix('.recipe')  # beside the option file: BasicSR archives a fresh run's folder
+        states = experiment / 'training_states'
+        started = states.is_dir() and any(states.iterdir())
+        if started and stamp.is_file() and stamp.read_text().strip() != recipe:
+            raise ValueError(f'{stamp}: --auto_resume would resume a training started with other study options; '
+                             f'delete {experiment} (or give the study a new name)')
         keep = self.keep_file(arm, seed)
         opt = self.training_options(arm, seed, keep)
-        path = self.root / 'options' / f'{arm.slug}_s{seed}.yml'
         path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(stamp, recipe + '\n')
         path.write_text(yaml.safe_dump(opt, sort_keys=False))
         proc = subprocess.run([sys.executable, '-m', 'srprune_basicsr', 'train', '-opt', str(path), '--auto_resume'],
                               cwd=self.root, capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(f'{path}: training failed:\n{proc.stderr[-2000:]}')
-        return self.root / 'experiments' / opt['name']
+        return experiment
 
     def evaluate(self, experiment: Path) -> dict:
         from basicsr.archs import build_network
@@ -198,8 +207,15 @@ class Study:
         opt.pop('logger')  # checkpoint and print frequencies do not change what is trained
         spec = (self.study.get('methods') or {}).get(arm.method) or {}
         method = {key: value for key, value in spec.items() if key != 'bands'}  # more bands = more arms, same runs
+        if 'scores' in method:  # the file's content, not its name: rescoring changes every subset
+            method['scores'] = self._file_digest(method['scores'])
         text = json.dumps([opt, str(arm.rule(seed)), method, sorted(self.study['benchmarks'].items())], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _file_digest(self, path: str) -> str:
+        if path not in self._digests:
+            self._digests[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return self._digests[path]
 
     @staticmethod
     def _check_recipe(path: Path, recipe: str) -> None:
@@ -207,8 +223,8 @@ class Study:
         made = json.loads(path.read_text()).get('recipe')
         if made != recipe:
             raise ValueError(f'{path}: made with other study options (recipe {made}, now {recipe}): the budget, '
-                             'network, data, seeds or benchmarks changed; give the study a new name or delete '
-                             'its results/ folder')
+                             'network, data, seeds, scores or benchmarks changed; give the study a new name or '
+                             'delete its results/ folder')
 
     def run(self, log: bool = True, shard: tuple[int, int] = (0, 1)) -> list[dict]:
         """Train and evaluate every unfinished pair of this shard, then table all results present.
@@ -228,7 +244,7 @@ class Study:
                 if log:
                     print(f'{arm.label} seed {seed}: done before, skipped', flush=True)
                 continue
-            experiment = self.train(arm, seed)
+            experiment = self.train(arm, seed, recipe)
             record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
                       'seed': seed, 'recipe': recipe, 'benchmarks': self.evaluate(experiment)}
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -238,8 +254,12 @@ class Study:
                 print(f'{arm.label} seed {seed}: {scores}', flush=True)
         from srprune_basicsr.study.tables import write_outputs
 
-        results = [json.loads(self.result_path(arm, seed).read_text()) for arm, seed in self.pairs()
-                   if self.result_path(arm, seed).is_file()]
+        results = []
+        for arm, seed in self.pairs():  # other shards' results too, each checked as this shard's were
+            out = self.result_path(arm, seed)
+            if out.is_file():
+                self._check_recipe(out, self.recipe(arm, seed))
+                results.append(json.loads(out.read_text()))
         write_outputs(results, self.root, list(self.study['benchmarks']))
         missing = len(self.pairs()) - len(results)
         if missing and log:
