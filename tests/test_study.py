@@ -1,6 +1,7 @@
 """`srprune study`: arms, a tiny study through the CLI, tables, resume."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,22 +57,25 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
              'benchmarks': {'tiny': str(tiny_data / 'val'), 'tiny_hr': str(tiny_data / 'hr_val')},
              'budget': {'total_iter': 2, 'batch_size': 4, 'gt_size': 32, 'num_worker': 0},
              'network_g': {'bicubic_skip': True, 'd': 16},
-             'methods': {'sobel': {'score': {'method': 'sobel'}, 'bands': [0.0, 0.25]}}}
+             'methods': {'sobel': {'score': {'method': 'sobel'}, 'bands': [0.0, 0.25]}},
+             'distilled': {'dataroot_gt': 'distilled/HR_sub.lmdb', 'dataroot_lq': 'distilled/LR_bicubic_X2_sub.lmdb'}}
     (tmp_path / 'data').symlink_to(tiny_data / 'train_sub')
+    shutil.copytree(tiny_data / 'train_sub', tmp_path / 'distilled')  # a stand-in for a distilled set
     (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
     # two shards share the folder: the first tables what it has, the second completes the tables
     proc = run_cli(['study', '-opt', 'study.yml', '--shard', '0/2'], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert '2 of 4 runs not finished yet' in proc.stdout
+    assert '2 of 5 runs not finished yet' in proc.stdout
     root = tmp_path / 'studies' / 'tiny_study'
-    assert sorted(p.name for p in (root / 'results').iterdir()) == ['full_s0.json', 'sobel_r0p5_s0.json']
+    assert sorted(p.name for p in (root / 'results').iterdir()) == ['distilled_s0.json', 'full_s0.json',
+                                                                    'sobel_r0p5_s0.json']
     proc = run_cli(['study', '-opt', 'study.yml', '--shard', '1/2'], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'not finished yet' not in proc.stdout and 'skipped' not in proc.stdout
     rows = (root / 'study.csv').read_text().splitlines()
-    assert rows[0] == 'arm,method,keep_ratio,band,seed,benchmark,psnr,ssim' and len(rows) == 1 + 4 * 2
+    assert rows[0] == 'arm,method,keep_ratio,band,seed,benchmark,psnr,ssim' and len(rows) == 1 + 5 * 2
     md = (root / 'study.md').read_text()
-    for arm in ('full', 'random@0.5', 'sobel@0.5', 'sobel@0.5+0.25'):
+    for arm in ('full', 'random@0.5', 'sobel@0.5', 'sobel@0.5+0.25', 'distilled'):
         assert f'| {arm} |' in md
     for name in ('psnr_vs_ratio_tiny.png', 'psnr_vs_ratio_tiny_hr.png', 'training_curves.png'):
         assert (root / name).stat().st_size > 5_000
@@ -81,12 +85,15 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
     assert opt['datasets']['train']['seeded_shuffle'] is True and opt['train']['total_iter'] == 2
     assert opt['network_g'] == {'type': 'FSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 2, 'd': 16, 's': 12,
                                 'm': 4, 'bicubic_skip': True}  # the template's network, the study's overrides
+    distilled = yaml.safe_load((root / 'options' / 'distilled_s0.yml').read_text())['datasets']['train']
+    assert distilled['dataroot_gt'] == str((tmp_path / 'distilled' / 'HR_sub.lmdb').resolve())
+    assert distilled['type'] == 'PairedImageDataset' and 'prune' not in distilled
     # a rerun skips every finished run; a lost result is recomputed alone
     before = json.loads((root / 'results' / 'full_s0.json').read_text())
     (root / 'results' / 'random_r0p5_s0.json').unlink()
     proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count('done before, skipped') == 3 and 'random@0.5 seed 0:' in proc.stdout
+    assert proc.stdout.count('done before, skipped') == 4 and 'random@0.5 seed 0:' in proc.stdout
     assert json.loads((root / 'results' / 'full_s0.json').read_text()) == before
     # a changed budget does not silently mix with the runs made under the old one
     study['budget']['total_iter'] = 3
