@@ -33,6 +33,17 @@ def test_bands_can_differ_per_keep_ratio() -> None:
         expand_arms({'keep_ratios': [0.1], 'methods': {'loss_value': {'bands': {0.2: [0.0]}}}})
 
 
+def test_shard_argument_is_checked() -> None:
+    import argparse
+
+    from srprune_basicsr.cli import _shard
+
+    assert _shard('1/4') == (1, 4)
+    for bad, message in (('4/4', 'I must be in 0..N-1'), ('1-4', 'wants I/N'), ('a/b', 'wants I/N')):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            _shard(bad)
+
+
 def test_shipped_study_options_load() -> None:
     study = load_study(REPO / 'options' / 'study' / 'cpu_fsrcnn_x2.yml')
     assert study['seeds'] == [0, 1, 2] and study['keep_ratios'] == [0.1, 0.25, 0.5]
