@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from srprune_basicsr.scoring.select import SelectionRule
 
 
+def slug_of(label: str) -> str:
+    """The file-name form of an arm label (``loss_value@0.25+0.25`` -> ``loss_value_r0p25_b0p25``)."""
+    return label.replace('@', '_r').replace('+', '_b').replace('.', 'p')
+
+
 @dataclass(frozen=True)
 class Arm:
     method: str            # full | random | distilled | a scored method (loss_value, sobel, ...)
@@ -34,7 +39,7 @@ class Arm:
 
     @property
     def slug(self) -> str:
-        return self.label.replace('@', '_r').replace('+', '_b').replace('.', 'p')
+        return slug_of(self.label)
 
     def rule(self, seed: int) -> SelectionRule | None:
         """The selection rule of this arm (None: the whole set), the same code as ``srprune select``."""

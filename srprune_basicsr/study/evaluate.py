@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from srprune_basicsr.bicubic import imresize_uint8
-
-SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+from srprune_basicsr.data.lmdb_tools import IMAGE_EXTENSIONS
 
 
 @dataclass
@@ -35,7 +34,7 @@ class BenchmarkResult:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def benchmark_pairs(folder: str | os.PathLike, scale: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

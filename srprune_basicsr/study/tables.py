@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from srprune_basicsr.data.atomic import atomic_write_text
+from srprune_basicsr.study.arms import slug_of
 
 
 def _summary(results: list[dict], benchmarks: list[str]) -> dict[str, dict]:
@@ -116,9 +117,7 @@ def plot_training(root: Path, results: list[dict], path: Path) -> None:
         if r['arm'] in seen:
             continue
         seen.add(r['arm'])
-        logs = sorted((root / 'experiments').glob(f"*_s{r['seed']}/train_*.log"))
-        slug = r['arm'].replace('@', '_r').replace('+', '_b').replace('.', 'p')
-        logs = [p for p in logs if p.parent.name.endswith(f"_{slug}_s{r['seed']}")]
+        logs = sorted((root / 'experiments').glob(f"*_{slug_of(r['arm'])}_s{r['seed']}/train_*.log"))
         if not logs:
             continue
         points = re.findall(r'iter:\s*([\d,]+),.*?l_pix: ([0-9.e+-]+)', logs[-1].read_text())
