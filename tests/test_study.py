@@ -153,3 +153,15 @@ def test_recipe_follows_what_is_trained_not_how_it_is_logged(tiny_data: Path, tm
     assert recipe(network_g={'d': 16}) != base
     write_scores(scores, keys, list(range(len(keys)))[::-1], 'loss_value')  # rescored: other subsets
     assert recipe() != base
+
+
+def test_bad_network_override_fails_before_any_training(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.study.runner import Study
+
+    study = {'name': 's', 'scale': 2, 'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb')},
+             'benchmarks': {'tiny': str(tiny_data / 'val')}, 'network_g': {'bicubic_skp': True}}
+    with pytest.raises(ValueError, match=r"network_g \(from .*train_FSRCNN_x2.yml and the study\).*bicubic_skp"):
+        Study(study, tmp_path / 'root')
+    assert not (tmp_path / 'root').exists()
+

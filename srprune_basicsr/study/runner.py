@@ -79,8 +79,18 @@ class Study:
         missing = {name: folder for name, folder in study['benchmarks'].items() if not Path(folder).is_dir()}
         if missing:  # checked before the first arm trains, not after it
             raise FileNotFoundError(f'benchmarks: no such folder(s) {missing}')
+        self._check_network(study['train_options'])
         self._scores: dict[str, tuple[np.ndarray, str]] = {}
         self._digests: dict[str, str] = {}
+
+    def _check_network(self, template: str) -> None:
+        """Build the network once, so a bad ``network_g`` key fails here and not in every training run."""
+        from basicsr.archs import build_network
+
+        try:
+            build_network(dict(self.network))
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f'network_g (from {template} and the study): cannot build {self.network}: {err}') from None
 
     # ----------------------------------------------------------------- subsets
     def method_scores(self, method: str) -> tuple[np.ndarray, str]:
