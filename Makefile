@@ -12,7 +12,7 @@ STAMP_TORCH := $(VENV)/.stamp-torch
 STAMP_BASICSR := $(VENV)/.stamp-basicsr
 STAMP_PKG := $(VENV)/.stamp-srprune
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test test-fast lint clean
 
 setup: $(STAMP_PKG)
 
@@ -37,6 +37,9 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m 'not slow'
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,21 +1,36 @@
 """srprune_basicsr: data-efficient super-resolution training as a BasicSR plugin.
 
-Importing this package first repairs basicsr 1.4.2 for current torch/torchvision and CPU-only
-hosts (see ``_compat``), then registers every arch, dataset and model of the plugin with
-BasicSR's registries. A BasicSR-based ``train.py`` only needs ``import srprune_basicsr``.
+``import srprune_basicsr`` repairs basicsr 1.4.2 for current torch/torchvision and CPU-only hosts,
+wraps BasicSR's builders once (``_basicsr``), registers every arch, dataset and model of the plugin
+with BasicSR's registries, and registers the plugin's hook callbacks (PSNR tracking, TensorBoard
+score histograms). A BasicSR-based ``train.py`` only needs ``import srprune_basicsr``.
+
+The ``srprune`` command (or ``python -m srprune_basicsr``) defers all of that to the verbs that run
+BasicSR (``plug_in()``), so ``--help``, ``select`` and ``lmdb verify`` start without torch.
 """
 
-from srprune_basicsr import _compat
+from __future__ import annotations
 
-_compat.apply()
+import os
+import sys
 
-from srprune_basicsr import archs, data, models  # noqa: E402,F401  (registration side effects)
-from srprune_basicsr.models import prune_tracking as _prune_tracking  # noqa: E402
-from srprune_basicsr.report import tensorboard as _tensorboard  # noqa: E402
+from srprune_basicsr.plugin import plug_in
+from srprune_basicsr.version import __version__
 
-_tensorboard.install()
-_prune_tracking.install()
-_compat.spawn_safe_datasets()  # after registration: covers our datasets too
-from srprune_basicsr.version import __version__  # noqa: E402
 
-__all__ = ['__version__', 'archs', 'data', 'models']
+def launched_as_command() -> bool:
+    """Whether this process is the ``srprune`` command itself (not a script, a test or a loader worker).
+
+    ``sys.orig_argv`` is the interpreter's own command line: spawned workers, which are handed the
+    parent's ``sys.argv``, keep theirs, so they still plug in on import.
+    """
+    argv = getattr(sys, 'orig_argv', [])
+    script = os.path.basename(argv[1]) if len(argv) > 1 else ''
+    as_module = any(argv[i:i + 2] == ['-m', 'srprune_basicsr'] for i in range(len(argv)))
+    return script in ('srprune', 'srprune.exe') or as_module
+
+
+if not launched_as_command():
+    plug_in()
+
+__all__ = ['__version__', 'plug_in']

@@ -14,7 +14,8 @@ import skimage.data
 import yaml
 
 import srprune_basicsr  # noqa: F401
-from srprune_basicsr.data.prepare import PrepareConfig, prepare, prepare_benchmark
+from srprune_basicsr.prepare import PrepareConfig, prepare, prepare_benchmark
+from srprune_basicsr.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 2
@@ -45,7 +46,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def train_options(data: Path, name: str, total_iter: int = 4, **overrides: object) -> dict:
     """A BasicSR training option dict on the tiny data: SRCNN x2, CPU, validation at the end."""
-    opt = yaml.safe_load((REPO / 'options' / 'demo' / 'train_SRCNN_x2_demo.yml').read_text())
+    opt = yaml.safe_load((PRESETS / 'demo' / 'train_SRCNN_x2_demo.yml').read_text())
     opt['name'] = name
     train = opt['datasets']['train']
     train.update(dataroot_gt=str(data / 'train_sub' / 'HR_sub.lmdb'),

@@ -7,8 +7,8 @@ import cv2
 import pytest
 from conftest import run_cli
 
-from srprune_basicsr.data.lmdb_tools import read_meta_info
-from srprune_basicsr.scoring.scores import read_scores
+from srprune_basicsr.formats.lmdb import read_meta_info
+from srprune_basicsr.formats.scores import read_scores
 
 pytestmark = pytest.mark.slow
 

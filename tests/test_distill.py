@@ -11,8 +11,9 @@ from conftest import REPO, latest_log, psnr_values, run_cli, write_options
 
 from srprune_basicsr.bicubic import imresize_tensor
 from srprune_basicsr.distill.augment import Draw, augment_pair
-from srprune_basicsr.distill.grouping import group_keys, source_of
+from srprune_basicsr.distill.grouping import group_keys
 from srprune_basicsr.distill.matching import gradient_distance
+from srprune_basicsr.formats.keys import source_of
 
 
 @pytest.mark.parametrize('scale', [2, 3, 4])

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from conftest import latest_log, psnr_values, run_cli, train_options, write_options
 
-from srprune_basicsr.data import lmdb_tools
-from srprune_basicsr.data.lmdb_tools import (
+from srprune_basicsr import rebuild
+from srprune_basicsr.formats.lmdb import (
     LmdbError,
     LmdbWriter,
     MetaEntry,
     build_lmdb_from_folder,
     iter_values,
     read_meta_info,
-    rebuild_lmdbs,
     verify_lmdb,
 )
+from srprune_basicsr.rebuild import rebuild_lmdbs
 
 NAMES = ('HR_sub.lmdb', 'LR_bicubic_X2_sub.lmdb', 'LR_bicubic_X4_sub.lmdb')
 
@@ -135,7 +135,7 @@ def test_existing_output_refused_unless_overwrite(sources: list[Path], tmp_path:
 def test_interrupted_rebuild_leaves_nothing_and_rerun_succeeds(sources: list[Path], tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     keep = write_keep(tmp_path / 'keep.txt', [e.key for e in read_meta_info(sources[0])][:4])
-    real_copy, calls = lmdb_tools._copy_values, []
+    real_copy, calls = rebuild._copy_values, []
 
     def interrupted_copy(*args, **kwargs):  # noqa: ANN002,ANN003
         calls.append(1)
@@ -143,11 +143,11 @@ def test_interrupted_rebuild_leaves_nothing_and_rerun_succeeds(sources: list[Pat
             raise KeyboardInterrupt  # Ctrl-C while the second LMDB is being written
         return real_copy(*args, **kwargs)
 
-    monkeypatch.setattr(lmdb_tools, '_copy_values', interrupted_copy)
+    monkeypatch.setattr(rebuild, '_copy_values', interrupted_copy)
     with pytest.raises(KeyboardInterrupt):
         rebuild_lmdbs(sources, keep, tmp_path / 'kept', progress=False)
     assert not (tmp_path / 'kept').exists() and not (tmp_path / 'kept.partial').exists()
-    monkeypatch.setattr(lmdb_tools, '_copy_values', real_copy)
+    monkeypatch.setattr(rebuild, '_copy_values', real_copy)
     (tmp_path / 'kept.partial' / 'HR_sub.lmdb').mkdir(parents=True)  # what a killed run leaves
     result = rebuild_lmdbs(sources, keep, tmp_path / 'kept', progress=False)
     assert result.kept == 4 and all(verify_lmdb(p).ok for p in result.lmdbs)

@@ -9,8 +9,9 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGIST
 from conftest import REPO, latest_log, psnr_values, run_cli
 
 import srprune_basicsr  # noqa: F401
+from srprune_basicsr.presets import PRESETS
 
-OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))
+OPTION_FILES = sorted((REPO / 'options').rglob('*.yml')) + sorted(PRESETS.rglob('*.yml'))
 NUMERIC = [('train', 'optim_g', 'lr'), ('train', 'total_iter'), ('val', 'val_freq'),
            ('logger', 'save_checkpoint_freq')]
 
@@ -19,18 +20,20 @@ def load(path: Path) -> dict:
     return yaml.load(path.read_text(), Loader=ordered_yaml()[0])
 
 
-@pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: str(p.relative_to(REPO.parent)))
 def test_option_file_is_valid_for_basicsr(path: Path) -> None:
     opt = load(path)
     assert 'debug' not in opt['name'], 'BasicSR changes logging and checkpoint frequency for "debug" names'
-    if 'study' in path.parts:  # srprune study options: a template, data, arms
+    if 'study' in path.parts or path.name.startswith('study_'):  # srprune study options: a template, data, arms
         from srprune_basicsr.study.arms import expand_arms
         from srprune_basicsr.study.runner import load_study
 
         study = load_study(path)
-        template = load(REPO / study['train_options'])
+        beside = path.parent / study['train_options']  # a preset's template sits beside it
+        template = load(beside if beside.is_file() else REPO / study['train_options'])
         network = {**template['network_g'], **(study.get('network_g') or {})}
-        assert network['type'] in ARCH_REGISTRY and len(expand_arms(study)) >= 4
+        arms = 3 if path.is_relative_to(PRESETS) else 4  # the demo: full, random and one band
+        assert network['type'] in ARCH_REGISTRY and len(expand_arms(study)) >= arms
         return
     networks = [key for key in opt if key.startswith('network_')]
     assert networks and all(opt[key]['type'] in ARCH_REGISTRY for key in networks)
@@ -45,9 +48,9 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
 
         check_distill_options(dict(opt['distill']), opt)
     if 'prune_tracking' in opt:
-        from srprune_basicsr.models.prune_tracking import check_options
+        from srprune_basicsr.scoring.tracking import tracking_options
 
-        check_options(dict(opt['prune_tracking']), opt['scale'])
+        tracking_options(dict(opt['prune_tracking']), opt['scale'])
     for dataset in opt['datasets'].values():
         assert dataset['type'] in DATASET_REGISTRY
     for keys in NUMERIC:
@@ -82,8 +85,8 @@ def test_shipped_train_option_runs(tiny_data: Path, tmp_path: Path, name: str, s
 @pytest.mark.slow
 @pytest.mark.parametrize('name', ['train_FSRCNN_x2_pruned.yml', 'train_EDSR_Mx2_pruned.yml'])
 def test_shipped_pruned_option_runs(tiny_data: Path, tmp_path: Path, name: str) -> None:
-    from srprune_basicsr.data.lmdb_tools import read_meta_info
-    from srprune_basicsr.scoring.scores import write_scores
+    from srprune_basicsr.formats.lmdb import read_meta_info
+    from srprune_basicsr.formats.scores import write_scores
 
     keys = [e.key for e in read_meta_info(tiny_data / 'train_sub' / 'HR_sub.lmdb')]
     write_scores(tmp_path / 'scores.csv', keys, list(range(len(keys))), method='test')

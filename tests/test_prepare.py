@@ -10,8 +10,8 @@ from basicsr.data import build_dataset
 from conftest import random_image, run_cli
 
 from srprune_basicsr.bicubic import imresize_uint8
-from srprune_basicsr.data.lmdb_tools import read_meta_info, verify_lmdb
-from srprune_basicsr.data.prepare import PrepareConfig, crop_positions, mod_crop, prepare
+from srprune_basicsr.formats.lmdb import read_meta_info, verify_lmdb
+from srprune_basicsr.prepare import PrepareConfig, crop_positions, mod_crop, prepare
 
 
 @pytest.mark.parametrize('length,expected', [

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from conftest import run_cli
 
-from srprune_basicsr.data.lmdb_tools import read_meta_info
-from srprune_basicsr.scoring.scores import write_scores
+from srprune_basicsr.formats.lmdb import read_meta_info
+from srprune_basicsr.formats.scores import write_scores
 
 
 def test_report_writes_pngs_and_summary(tiny_data: Path, tmp_path: Path) -> None:

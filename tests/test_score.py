@@ -12,9 +12,9 @@ from conftest import run_cli
 from test_compat import free_port
 
 from srprune_basicsr.bicubic import imresize_tensor
-from srprune_basicsr.scoring import runner
+from srprune_basicsr.formats.scores import read_scores
+from srprune_basicsr.scoring import dataset_pass
 from srprune_basicsr.scoring.runner import build_score_dataset, load_options, run_scoring
-from srprune_basicsr.scoring.scores import read_scores
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_interrupted_scoring_resumes_byte_identical(score_setup: tuple[Path, dic
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     _, opt = score_setup
     clean = run_scoring(load_options(score_setup[0]), tmp_path / 'clean' / 'scores.csv', progress=False)
-    real, calls = runner._batch_tensors, []
+    real, calls = dataset_pass.load_batch, []
 
     def crash_on_fourth(*args, **kwargs):  # noqa: ANN002,ANN003
         calls.append(1)
@@ -64,7 +64,7 @@ def test_interrupted_scoring_resumes_byte_identical(score_setup: tuple[Path, dic
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, '_batch_tensors', crash_on_fourth)
+    monkeypatch.setattr(dataset_pass, 'load_batch', crash_on_fourth)
     out = tmp_path / 'resumed' / 'scores.csv'
     with pytest.raises(KeyboardInterrupt):
         run_scoring(load_options(score_setup[0]), out, progress=False)

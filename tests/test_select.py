@@ -9,9 +9,9 @@ import pytest
 from basicsr.data import build_dataset
 from conftest import latest_log, run_cli, train_options, write_options
 
-from srprune_basicsr.data.lmdb_tools import read_meta_info
-from srprune_basicsr.scoring.scores import ScoreFileError, read_scores, write_scores
-from srprune_basicsr.scoring.select import SelectionRule, select_indices, select_keys
+from srprune_basicsr.formats.lmdb import read_meta_info
+from srprune_basicsr.formats.scores import ScoreFileError, read_scores, write_scores
+from srprune_basicsr.selection import SelectionRule, select_indices, select_keys
 
 KEYS = [f'{i:04d}_s001' for i in range(100)]
 SCORES = np.arange(100, dtype=np.float64)  # key i has difficulty i: 0099 is the hardest

@@ -36,7 +36,7 @@ def test_bands_can_differ_per_keep_ratio() -> None:
 def test_shard_argument_is_checked() -> None:
     import argparse
 
-    from srprune_basicsr.cli import _shard
+    from srprune_basicsr.cli.study import _shard
 
     assert _shard('1/4') == (1, 4)
     for bad, message in (('4/4', 'I must be in 0..N-1'), ('1-4', 'wants I/N'), ('a/b', 'wants I/N')):
@@ -129,12 +129,12 @@ def test_missing_benchmark_folder_fails_before_any_training(tiny_data: Path, tmp
 
 
 def test_recipe_follows_what_is_trained_not_how_it_is_logged(tiny_data: Path, tmp_path: Path) -> None:
-    from srprune_basicsr.distill.real_images import training_keys
-    from srprune_basicsr.scoring.scores import write_scores
+    from srprune_basicsr.formats.keys import root_keys
+    from srprune_basicsr.formats.scores import write_scores
     from srprune_basicsr.study.runner import Study
 
     gt = str(tiny_data / 'train_sub' / 'HR_sub.lmdb')
-    keys = training_keys(gt, 'lmdb')
+    keys = root_keys(gt, 'lmdb')
     scores = tmp_path / 'scores.csv'
     write_scores(scores, keys, list(range(len(keys))), 'loss_value')
     study = {'name': 's', 'scale': 2, 'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),

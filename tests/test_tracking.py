@@ -8,9 +8,10 @@ from conftest import run_cli, train_options, write_options
 from test_compat import train_two_ranks
 
 from srprune_basicsr.data.pruned_paired_dataset import PrunedPairedImageDataset
-from srprune_basicsr.models.prune_tracking import check_options
-from srprune_basicsr.scoring.scores import read_scores
-from srprune_basicsr.scoring.uncertainty import History, HistoryError, dynamic_uncertainty
+from srprune_basicsr.formats.history import History, HistoryError
+from srprune_basicsr.formats.scores import read_scores
+from srprune_basicsr.scoring.dynamic_uncertainty import dynamic_uncertainty
+from srprune_basicsr.scoring.tracking import tracking_options as check_tracking_options
 
 
 def reference_uncertainty(values: np.ndarray, seen: np.ndarray, window: int) -> np.ndarray:
@@ -101,7 +102,7 @@ def test_history_with_edited_keys_is_refused(tmp_path: Path) -> None:
 ])
 def test_bad_tracking_options_fail_clearly(block: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        check_options(block, scale=2)
+        check_tracking_options(block, scale=2)
 
 
 # ---------------------------------------------------------------------- through `srprune train`

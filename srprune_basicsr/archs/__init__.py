@@ -1,5 +1,5 @@
 """Network architectures: every ``*_arch.py`` here registers itself with BasicSR's ARCH_REGISTRY on import."""
 
-from srprune_basicsr._scan import import_by_suffix
+from srprune_basicsr._basicsr.scan import import_by_suffix
 
 _modules = import_by_suffix(__name__, __file__, '_arch.py')

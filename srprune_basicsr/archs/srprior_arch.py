@@ -2,7 +2,7 @@
 
 Dietz et al. distill in the latent space of a pretrained StyleGAN-XL; its weights cannot be
 fetched everywhere, so this prior is trained on the user's own training sub-images (option file
-``options/distill/train_prior_ae_x1.yml``). Any generator can replace it in ``network_prior`` if it
+``options/distill/train_prior_ae.yml``). Any generator can replace it in ``network_prior`` if it
 offers the same two methods:
 
 * ``decode(z) -> image``: latent codes to images in [0, 1], differentiable in ``z``;

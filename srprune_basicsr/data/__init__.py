@@ -1,5 +1,5 @@
 """Datasets: every ``*_dataset.py`` here registers itself with BasicSR's DATASET_REGISTRY on import."""
 
-from srprune_basicsr._scan import import_by_suffix
+from srprune_basicsr._basicsr.scan import import_by_suffix
 
 _modules = import_by_suffix(__name__, __file__, '_dataset.py')

@@ -7,15 +7,12 @@ is opened once, so an LMDB is never opened twice in a process.
 
 from __future__ import annotations
 
-import os
-from os import path as osp
-
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils import FileClient, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils.data import Dataset
 
-from srprune_basicsr.distill.real_images import training_keys
+from srprune_basicsr.formats.keys import image_files, root_keys
 
 
 @DATASET_REGISTRY.register()
@@ -25,14 +22,12 @@ class AutoencoderImageDataset(Dataset):
         self.io_backend_opt = dict(opt['io_backend'])
         self.file_client = None
         self.backend = self.io_backend_opt['type']
-        self.keys = training_keys(opt['dataroot_gt'], self.backend)
+        self.keys = root_keys(opt['dataroot_gt'], self.backend)
         if self.backend == 'lmdb':
             self.io_backend_opt.update(db_paths=[opt['dataroot_gt']], client_keys=['gt'])
             self.paths = list(self.keys)
         else:
-            folder = opt['dataroot_gt']
-            names = {osp.splitext(n)[0]: n for n in os.listdir(folder)}
-            self.paths = [osp.join(folder, names[k]) for k in self.keys]
+            self.paths = [str(p) for p in image_files(opt['dataroot_gt'])]
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -11,7 +11,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils.data import Dataset
 
 from srprune_basicsr.distill.grouping import group_keys
-from srprune_basicsr.distill.real_images import training_keys
+from srprune_basicsr.formats.keys import root_keys
 
 
 @DATASET_REGISTRY.register()
@@ -21,7 +21,7 @@ class DistillGroupDataset(Dataset):
     def __init__(self, opt: dict) -> None:
         self.opt = opt
         backend = opt.get('io_backend', {}).get('type', 'disk')
-        self.keys = training_keys(opt['dataroot_gt'], backend)
+        self.keys = root_keys(opt['dataroot_gt'], backend)
         self.groups = group_keys(self.keys, opt.get('groups'))
 
     def __len__(self) -> int:

@@ -16,24 +16,16 @@ its ``index`` (position in the kept set), so training hooks can tell samples apa
 
 from __future__ import annotations
 
-from os import path as osp
-
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from srprune_basicsr.data.lmdb_tools import read_keep_list
-from srprune_basicsr.scoring.scores import match_dataset, read_scores
-from srprune_basicsr.scoring.select import SelectionRule, select_indices
-
-PRUNE_KEYS = {'scores', 'keep', 'score', 'keep_ratio', 'order', 'drop_hardest', 'seed', 'strata', 'log_strata'}
-SOURCES = ('scores', 'keep', 'score')
-
-
-def sample_key(path_entry: dict, lmdb: bool) -> str:
-    """A sample's key: the LMDB key, or the GT file's stem for folder datasets."""
-    gt = path_entry['gt_path']
-    return gt if lmdb else osp.splitext(osp.basename(gt))[0]
+from srprune_basicsr.formats.keep import read_keep_list
+from srprune_basicsr.formats.keys import key_of_path
+from srprune_basicsr.formats.scores import match_dataset, read_scores
+from srprune_basicsr.options import option_block
+from srprune_basicsr.scoring.runner import check_options, load_options, run_scoring
+from srprune_basicsr.selection import PruneOptions, select_indices
 
 
 @DATASET_REGISTRY.register()
@@ -42,36 +34,35 @@ class PrunedPairedImageDataset(PairedImageDataset):
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.keys = [sample_key(p, self.io_backend_opt['type'] == 'lmdb') for p in self.paths]
+        self.keys = [key_of_path(p['gt_path'], self.io_backend_opt['type'] == 'lmdb') for p in self.paths]
         self.total = len(self.paths)
         self.all_scores = None  # every sample's score when a scorer or scores file chose the subset
         self.kept_scores = None
         prune = opt.get('prune')
         if prune:
-            kept = self._kept_indices(dict(prune), opt.get('name', '?'))
+            kept = self._kept_indices(prune, opt.get('name', '?'))
             self.paths = [self.paths[i] for i in kept]
             self.keys = [self.keys[i] for i in kept]
         self._check_enough(opt)
         get_root_logger().info(f"PrunedPairedImageDataset [{opt.get('name')}]: kept {len(self.paths)} of "
                                f'{self.total} samples' + (f' ({prune})' if prune else ''))
 
-    def _kept_indices(self, prune: dict, name: str) -> list[int]:
-        unknown = set(prune) - PRUNE_KEYS
-        if unknown:
-            raise ValueError(f'datasets:{name}:prune: unknown key(s) {sorted(unknown)}; known: {sorted(PRUNE_KEYS)}')
-        if sum(key in prune for key in SOURCES) != 1:
-            raise ValueError(f'datasets:{name}:prune: give exactly one of "scores" (a scores.csv, with a rule), '
-                             '"score" (a scorer to run first, with a rule) or "keep" (a keep.txt)')
-        if 'keep' in prune:
-            keep = read_keep_list(prune['keep'])
+    def _kept_indices(self, block: dict, name: str) -> list[int]:
+        try:
+            prune = option_block(PruneOptions, block, f'datasets:{name}:prune')
+            rule = None if prune.keep else prune.rule()
+        except ValueError as err:
+            where = '' if str(err).startswith('datasets:') else f'datasets:{name}:prune: '
+            raise ValueError(f'{where}{err}') from None
+        if prune.keep:
+            keep = read_keep_list(prune.keep)
             position = {k: i for i, k in enumerate(self.keys)}
             missing = [k for k in keep if k not in position]
             if missing:
-                raise ValueError(f"{prune['keep']}: {len(missing)} key(s) not in the dataset, e.g. {missing[:5]}")
+                raise ValueError(f"{prune.keep}: {len(missing)} key(s) not in the dataset, e.g. {missing[:5]}")
             return sorted(position[k] for k in keep)
-        scores_path = prune.pop('scores') if 'scores' in prune else self._score_first(prune.pop('score'), name)
+        scores_path = prune.scores or self._score_first(prune.score, name)
         scores = match_dataset(read_scores(scores_path), self.keys)
-        rule = SelectionRule(**{k: v for k, v in prune.items() if k in PRUNE_KEYS})
         kept = select_indices(scores, rule)
         self.all_scores, self.kept_scores = scores, scores[kept]
         return kept.tolist()
@@ -85,8 +76,6 @@ class PrunedPairedImageDataset(PairedImageDataset):
         Under ``--launcher pytorch`` every rank builds the dataset, so all ranks share the work.
         """
         import torch.distributed as dist
-
-        from srprune_basicsr.scoring.runner import check_options, load_options, run_scoring
 
         if isinstance(score, str):
             opt = load_options(score)

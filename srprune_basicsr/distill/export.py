@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from srprune_basicsr.bicubic import imresize_uint8
-from srprune_basicsr.data.atomic import atomic_output_dir
-from srprune_basicsr.data.lmdb_tools import build_lmdb_from_folder
+from srprune_basicsr.formats.atomic import atomic_output_dir
+from srprune_basicsr.formats.lmdb import build_lmdb_from_folder
 
 
 def to_uint8(images: torch.Tensor) -> list[np.ndarray]:

@@ -10,26 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from srprune_basicsr.data.lmdb_tools import open_source, read_meta_info
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-
-
-def training_keys(dataroot_gt: str | os.PathLike, backend: str) -> list[str]:
-    """Keys of a GT set: meta_info order for an LMDB, sorted file stems for a folder."""
-    if backend == 'lmdb':
-        return [e.key for e in read_meta_info(dataroot_gt)]
-    folder = Path(dataroot_gt)
-    if not folder.is_dir():
-        raise FileNotFoundError(f'{folder}: no such GT folder')
-    return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+from srprune_basicsr.formats.keys import image_files, root_keys
+from srprune_basicsr.formats.lmdb import open_source
 
 
 def _decode(data: bytes | None, where: str) -> np.ndarray:
@@ -46,7 +34,7 @@ def _stored(dataroot_gt: str | os.PathLike, backend: str, keys: list[str]) -> It
             for k in keys:
                 yield f'{dataroot_gt} key {k}', txn.get(k.encode('ascii'))
         return
-    files = {p.stem: p for p in Path(dataroot_gt).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    files = {p.stem: p for p in image_files(dataroot_gt)}
     for k in keys:
         yield str(files[k]), files[k].read_bytes()
 
@@ -56,7 +44,7 @@ class RealImages:
 
     def __init__(self, dataroot_gt: str | os.PathLike, backend: str, device: torch.device,
                  limit_gb: float = 8.0, progress: bool = True) -> None:
-        self.keys = training_keys(dataroot_gt, backend)
+        self.keys = root_keys(dataroot_gt, backend)
         if not self.keys:
             raise ValueError(f'{dataroot_gt}: no training images')
         images, self.stored_bytes = [], 0

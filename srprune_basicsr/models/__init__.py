@@ -1,5 +1,5 @@
 """Models (training life cycles): every ``*_model.py`` here registers itself with BasicSR's MODEL_REGISTRY on import."""
 
-from srprune_basicsr._scan import import_by_suffix
+from srprune_basicsr._basicsr.scan import import_by_suffix
 
 _modules = import_by_suffix(__name__, __file__, '_model.py')

@@ -21,10 +21,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from srprune_basicsr.data.atomic import atomic_write_text  # noqa: E402
-from srprune_basicsr.data.lmdb_tools import open_source, read_keep_list  # noqa: E402
-from srprune_basicsr.scoring.scores import Scores, match_dataset, read_scores  # noqa: E402
-from srprune_basicsr.scoring.uncertainty import History  # noqa: E402
+from srprune_basicsr.formats.atomic import atomic_write_text  # noqa: E402
+from srprune_basicsr.formats.history import History  # noqa: E402
+from srprune_basicsr.formats.keep import read_keep_list  # noqa: E402
+from srprune_basicsr.formats.keys import is_lmdb  # noqa: E402
+from srprune_basicsr.formats.lmdb import open_source  # noqa: E402
+from srprune_basicsr.formats.scores import Scores, match_dataset, read_scores  # noqa: E402
 
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
@@ -141,7 +143,7 @@ def write_report(scores_path: str | os.PathLike, out: str | os.PathLike, keep: s
     written = {'histogram': out / 'score_hist.png', 'summary': out / 'summary.md'}
     plot_histogram(scores, kept, written['histogram'])
     gt = gt_lmdb or (scores.meta.get('dataset') or {}).get('dataroot_gt')
-    if gt and str(gt).endswith('.lmdb') and Path(gt).is_dir():
+    if gt and is_lmdb(gt) and Path(gt).is_dir():
         written['samples'] = out / 'samples.png'
         plot_samples(scores, Path(gt), written['samples'])
     history = scores.meta.get('history')

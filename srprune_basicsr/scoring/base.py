@@ -1,46 +1,89 @@
-"""The shape every scorer has: options in, one float64 difficulty per sample out (larger = harder).
+"""The shape every scorer has, and the registry ``srprune score`` picks them from by ``method:``.
 
-A scorer sees batches of whole LR/GT sub-images (no random crop, no flip) with their dataset
-indices, so its score depends on the sample only: batches can be split across ranks or resumed
-without changing any value. Adding a scorer is a class here-like in its own module plus one line in
-``SCORERS`` (runner.py).
+A scorer turns batches of whole LR/GT sub-images (no random crop, no flip) and their dataset
+indices into one float64 difficulty per sample (larger = harder). Its score depends on the
+sample only, so batches can be split across ranks or resumed without changing any value.
+
+Adding a scorer is one module holding a ``Scorer`` subclass decorated with
+``@register_scorer('name')``, plus its import line in ``scoring/registry.py``::
+
+    @register_scorer('brightness')
+    class BrightnessScorer(Scorer):
+        def score_batch(self, lq, gt, indices):
+            return gt.double().flatten(1).mean(1).numpy()
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-
-class Scorer(Protocol):
-    """What ``srprune score`` needs from a method."""
-
-    name: str
-    needs_network: bool
-
-    def score_batch(self, lq: torch.Tensor, gt: torch.Tensor, indices: np.ndarray) -> np.ndarray:
-        """Difficulties of a batch: lq (N,C,h,w) and gt (N,C,H,W) in [0, 1], RGB."""
+COMMON_KEYS = frozenset({'batch_size', 'center_crop'})  # ``score:`` keys the dataset pass reads
 
 
-def interior(img: torch.Tensor, border: int) -> torch.Tensor:
-    """Leave out ``border`` pixels on every side (where padding, not content, shapes the output)."""
-    if border <= 0:
-        return img
-    if 2 * border >= min(img.shape[-2:]):
-        raise ValueError(f'border {border} leaves nothing of a {tuple(img.shape[-2:])} image; lower score:border')
-    return img[..., border:-border, border:-border]
+@dataclass
+class ScorerContext:
+    """What a scorer may need to set itself up: the whole option dict, the data's keys, the device."""
+
+    opt: dict
+    keys: list[str]
+    device: torch.device = field(default_factory=lambda: torch.device('cpu'))
+
+    @property
+    def score(self) -> dict:
+        """The option file's ``score:`` block."""
+        return self.opt.get('score') or {}
 
 
-def per_sample_error(pred: torch.Tensor, gt: torch.Tensor, loss: str) -> np.ndarray:
-    """mse / l1 per sample, or negated PSNR (10 log10 mse), in float64: larger = harder."""
-    diff = (pred.double() - gt.double()).flatten(1)
-    if loss == 'l1':
-        return diff.abs().mean(1).cpu().numpy()
-    mse = diff.pow(2).mean(1).clamp_min(1e-12)
-    if loss == 'mse':
-        return mse.cpu().numpy()
-    if loss == 'psnr':
-        return (10 * torch.log10(mse)).cpu().numpy()
-    raise ValueError(f"score:loss must be 'mse', 'l1' or 'psnr', got {loss!r}")
+class Scorer:
+    """Base class: ``from_options`` builds the scorer, ``score_batch`` scores, ``provenance`` documents it.
+
+    ``reads_images = False`` scorers get ``lq = gt = None`` (the pass then reads no image at all);
+    ``options`` are the ``score:`` keys the scorer understands besides the common ones.
+    """
+
+    name: ClassVar[str] = ''
+    reads_images: ClassVar[bool] = True
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_options(cls, context: ScorerContext) -> Scorer:
+        """The scorer for an option file (the default takes no options)."""
+        return cls()
+
+    def provenance(self) -> dict[str, Any]:
+        """Fields added to scores.json and to the resume fingerprint (checkpoint hashes, borders, ...)."""
+        return {}
+
+    def parameters(self, score: dict) -> dict[str, Any]:
+        """The ``score:`` options as recorded in scores.json (defaults filled in where they matter)."""
+        return dict(score)
+
+    def score_batch(self, lq: torch.Tensor | None, gt: torch.Tensor | None, indices: np.ndarray) -> np.ndarray:
+        """Difficulties of a batch: lq (N,C,h,w) and gt (N,C,H,W) in [0, 1], RGB; ``indices`` in the dataset."""
+        raise NotImplementedError
+
+
+SCORERS: dict[str, type[Scorer]] = {}
+
+
+def register_scorer(name: str) -> Callable[[type[Scorer]], type[Scorer]]:
+    """Class decorator: make a scorer available as ``method: name``; a second use of a name is an error."""
+
+    def register(cls: type[Scorer]) -> type[Scorer]:
+        if name in SCORERS and SCORERS[name] is not cls:
+            raise ValueError(f'scorer {name!r} is registered twice ({SCORERS[name].__module__}, {cls.__module__})')
+        cls.name = name
+        SCORERS[name] = cls
+        return cls
+
+    return register
+
+
+def option_keys() -> frozenset[str]:
+    """Every ``score:`` key some registered scorer understands."""
+    return COMMON_KEYS.union(*(cls.options for cls in SCORERS.values()))

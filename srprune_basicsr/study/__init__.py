@@ -1,1 +1,1 @@
-"""The study (issue 7): evaluation on benchmark folders; the arms runner comes on top of it."""
+"""The study: arms, the one training launcher, evaluation on benchmark folders, tables, and the demo."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from srprune_basicsr.scoring.select import SelectionRule
+from srprune_basicsr.selection import SelectionRule
 
 
 def slug_of(label: str) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from srprune_basicsr.bicubic import imresize_uint8
-from srprune_basicsr.data.lmdb_tools import IMAGE_EXTENSIONS
+from srprune_basicsr.formats.keys import is_image
 
 
 @dataclass
@@ -34,7 +34,7 @@ class BenchmarkResult:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(p for p in folder.iterdir() if is_image(p))
 
 
 def benchmark_pairs(folder: str | os.PathLike, scale: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
@@ -77,3 +77,19 @@ def evaluate(net: torch.nn.Module, folder: str | os.PathLike, scale: int, device
     values = np.array(list(per_image.values()))
     return BenchmarkResult(name or Path(folder).name, float(values[:, 0].mean()), float(values[:, 1].mean()),
                            per_image)
+
+
+def evaluate_checkpoint(network: dict, checkpoint: str | os.PathLike, benchmarks: dict[str, str], scale: int,
+                        num_gpu: int | str = 'auto') -> dict[str, dict[str, float]]:
+    """Build ``network``, load a BasicSR checkpoint (EMA weights if saved) and evaluate it on every benchmark."""
+    from basicsr.archs import build_network
+
+    net = build_network(dict(network))
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    net.load_state_dict(state.get('params_ema', state.get('params', state)))
+    device = 'cuda' if torch.cuda.is_available() and num_gpu != 0 else 'cpu'
+    results = {}
+    for name, folder in benchmarks.items():
+        result = evaluate(net, folder, scale, device, name)
+        results[name] = {'psnr': result.psnr, 'ssim': result.ssim}
+    return results

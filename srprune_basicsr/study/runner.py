@@ -16,20 +16,19 @@ import fcntl
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-import yaml
 
-from srprune_basicsr.data.atomic import atomic_write_text
-from srprune_basicsr.distill.real_images import training_keys
-from srprune_basicsr.scoring.scores import match_dataset, read_scores
-from srprune_basicsr.scoring.select import select_keys, write_selection
+from srprune_basicsr.formats.atomic import atomic_write_text
+from srprune_basicsr.formats.keys import backend_of, root_keys
+from srprune_basicsr.formats.scores import match_dataset, read_scores
+from srprune_basicsr.options import check_keys, load_yaml
+from srprune_basicsr.scoring.runner import check_options, run_scoring
+from srprune_basicsr.selection import select_keys, write_selection
+from srprune_basicsr.study import launcher
 from srprune_basicsr.study.arms import Arm, expand_arms
-from srprune_basicsr.study.evaluate import evaluate
+from srprune_basicsr.study.evaluate import evaluate_checkpoint
 
 STUDY_KEYS = {'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds', 'keep_ratios',
               'methods', 'distilled', 'num_gpu'}
@@ -38,21 +37,12 @@ BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'sched
 
 def load_study(path: str | os.PathLike) -> dict:
     """Read and check a study option file; errors name the file and the key."""
-    from basicsr.utils.options import ordered_yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{path}: no such study option file')
-    study = json.loads(json.dumps(yaml.load(path.read_text(), Loader=ordered_yaml()[0])))
-    unknown = set(study) - STUDY_KEYS
-    if unknown:
-        raise ValueError(f'{path}: unknown key(s) {sorted(unknown)}; known: {sorted(STUDY_KEYS)}')
+    study = load_yaml(path, 'study option file')
+    check_keys(study, STUDY_KEYS, str(path))
     for key in ('name', 'scale', 'train_options', 'data', 'benchmarks'):
         if key not in study:
             raise ValueError(f'{path}: missing key {key!r}')
-    unknown = set(study.get('budget') or {}) - BUDGET_KEYS
-    if unknown:
-        raise ValueError(f'{path}: unknown budget key(s) {sorted(unknown)}; known: {sorted(BUDGET_KEYS)}')
+    check_keys(study.get('budget') or {}, BUDGET_KEYS, str(path), 'budget ')
     for method, spec in (study.get('methods') or {}).items():
         if not spec or sum(k in spec for k in ('scores', 'score')) != 1:
             raise ValueError(f'{path}: methods:{method} needs exactly one of "scores" (a scores.csv) or "score" '
@@ -71,9 +61,8 @@ class Study:
         self.scale = int(study['scale'])
         self.seeds = [int(s) for s in study.get('seeds', [0])]
         self.budget = study.get('budget') or {}
-        self.keys = training_keys(study['data']['dataroot_gt'], 'lmdb' if str(study['data']['dataroot_gt'])
-                                  .endswith('.lmdb') else 'disk')
-        self.template = yaml.safe_load(Path(study['train_options']).read_text())
+        self.keys = root_keys(study['data']['dataroot_gt'])
+        self.template = load_yaml(study['train_options'], 'training option file')
         # the study's network_g keys override the template's (e.g. a smaller width, a bicubic skip)
         self.network = {**self.template['network_g'], **(study.get('network_g') or {}), 'upscale': self.scale}
         missing = {name: folder for name, folder in study['benchmarks'].items() if not Path(folder).is_dir()}
@@ -103,14 +92,12 @@ class Study:
         spec = self.study['methods'][method]
         path = spec.get('scores')
         if path is None:
-            from srprune_basicsr.scoring.runner import check_options, run_scoring
-
             opt = {'name': f'score_{method}', **spec['score'], 'scale': self.scale}
             check_options(opt, f'methods:{method}:score')
             data = self.study['data']
             opt['dataset'] = {'name': 'study', 'type': 'PairedImageDataset', 'dataroot_gt': data['dataroot_gt'],
                               'dataroot_lq': data['dataroot_lq'],
-                              'io_backend': {'type': 'lmdb' if str(data['dataroot_gt']).endswith('.lmdb') else 'disk'}}
+                              'io_backend': {'type': backend_of(data['dataroot_gt'])}}
             out = self.root / 'scores' / f'{method}.csv'
             out.parent.mkdir(parents=True, exist_ok=True)
             with open(out.with_suffix('.lock'), 'w') as lock:
@@ -147,7 +134,7 @@ class Study:
         train.update(type='PrunedPairedImageDataset' if keep else 'PairedImageDataset', seeded_shuffle=True,
                      dataroot_gt=str(Path(source['dataroot_gt']).resolve()),
                      dataroot_lq=str(Path(source['dataroot_lq']).resolve()),
-                     io_backend={'type': 'lmdb' if str(source['dataroot_gt']).endswith('.lmdb') else 'disk'})
+                     io_backend={'type': backend_of(source['dataroot_gt'])})
         train.pop('prune', None)
         if keep:
             train['prune'] = {'keep': str(keep)}
@@ -181,27 +168,13 @@ class Study:
                              f'delete {experiment} (or give the study a new name)')
         keep = self.keep_file(arm, seed)
         opt = self.training_options(arm, seed, keep)
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(stamp, recipe + '\n')
-        path.write_text(yaml.safe_dump(opt, sort_keys=False))
-        proc = subprocess.run([sys.executable, '-m', 'srprune_basicsr', 'train', '-opt', str(path), '--auto_resume'],
-                              cwd=self.root, capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f'{path}: training failed:\n{proc.stderr[-2000:]}')
+        launcher.train(launcher.write_option_file(path, opt), self.root)
         return experiment
 
     def evaluate(self, experiment: Path) -> dict:
-        from basicsr.archs import build_network
-
-        net = build_network(dict(self.network))
-        state = torch.load(experiment / 'models' / 'net_g_latest.pth', map_location='cpu', weights_only=True)
-        net.load_state_dict(state.get('params_ema', state.get('params', state)))
-        use_gpu = torch.cuda.is_available() and self.study.get('num_gpu', 'auto') != 0
-        results = {}
-        for name, folder in self.study['benchmarks'].items():
-            result = evaluate(net, folder, self.scale, 'cuda' if use_gpu else 'cpu', name)
-            results[name] = {'psnr': result.psnr, 'ssim': result.ssim}
-        return results
+        return evaluate_checkpoint(self.network, experiment / 'models' / 'net_g_latest.pth',
+                                   self.study['benchmarks'], self.scale, self.study.get('num_gpu', 'auto'))
 
     # ----------------------------------------------------------------- all of it
     def pairs(self) -> list[tuple[Arm, int]]:

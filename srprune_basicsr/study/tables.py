@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune_basicsr.data.atomic import atomic_write_text
+from srprune_basicsr.formats.atomic import atomic_write_text
 from srprune_basicsr.study.arms import slug_of
 
 

@@ -28,8 +28,9 @@ import numpy as np
 from tqdm import tqdm
 
 from srprune_basicsr.bicubic import imresize_uint8
-from srprune_basicsr.data.atomic import atomic_output_dir
-from srprune_basicsr.data.lmdb_tools import LmdbWriter, check_unique, ensure_verified, folder_images, map_size_for
+from srprune_basicsr.formats.atomic import atomic_output_dir
+from srprune_basicsr.formats.keys import sub_image_key
+from srprune_basicsr.formats.lmdb import LmdbWriter, check_unique, ensure_verified, folder_images, map_size_for
 
 GT_FOLDER = 'HR_sub'
 
@@ -132,7 +133,7 @@ def cut_image(path: Path, cfg: PrepareConfig, compress_level: int, folder_root: 
     for y in rows:
         for x in cols:
             index += 1
-            key = f'{path.stem}_s{index:03d}'
+            key = sub_image_key(path.stem, index)
             encoded = {}
             for name, (img, s) in sources.items():
                 c = cfg.crop // s

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune_basicsr.data.atomic import atomic_write_text
+from srprune_basicsr.formats.atomic import atomic_write_text
 from srprune_basicsr.version import __version__
 
 HEADER = ['key', 'score']

@@ -13,8 +13,6 @@ the sparsest up with an equal share of the budget each, on the score or its loga
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -23,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune_basicsr.data.atomic import atomic_write_text
-from srprune_basicsr.data.lmdb_tools import sha256_of
-from srprune_basicsr.version import __version__
+from srprune_basicsr.formats.atomic import sha256_of
+from srprune_basicsr.formats.keep import keep_record, write_keep_list
 
 ORDERS = ('hardest', 'easiest', 'random', 'stratified')
 
@@ -119,13 +116,36 @@ def select_keys(keys: Sequence[str], scores: np.ndarray, rule: SelectionRule) ->
 def write_selection(out: str | os.PathLike, kept: Sequence[str], total: int, rule: SelectionRule,
                     scores_path: str | os.PathLike | None, overwrite: bool = False) -> Path:
     """Write keep.txt (one key per line) and keep.json (rule, scores sha256, counts) atomically."""
-    out = Path(out)
-    record = {'rule': asdict(rule), 'description': rule.describe(), 'kept': len(kept),
-              'dropped': total - len(kept), 'total': total,
-              'scores_file': str(Path(scores_path).resolve()) if scores_path else None,
-              'scores_sha256': sha256_of(scores_path) if scores_path else None,
-              'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
-              'tool': f'srprune_basicsr {__version__}'}
-    atomic_write_text(out, ''.join(f'{k}\n' for k in kept), overwrite)
-    atomic_write_text(out.with_suffix('.json'), json.dumps(record, indent=2) + '\n')
-    return out
+    record = keep_record(len(kept), total, rule=asdict(rule), description=rule.describe(),
+                         scores_file=str(Path(scores_path).resolve()) if scores_path else None,
+                         scores_sha256=sha256_of(scores_path) if scores_path else None)
+    return write_keep_list(out, kept, record, overwrite)
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    """A ``prune:`` block: where the subset comes from (exactly one source) and, for scores, the rule.
+
+    ``scores``: a scores.csv; ``score``: score options (a file or inline) run on the dataset first;
+    ``keep``: a keep.txt. The rule fields are those of ``SelectionRule``.
+    """
+
+    scores: str | None = None
+    score: str | dict | None = None
+    keep: str | None = None
+    keep_ratio: float | None = None
+    order: str = 'hardest'
+    drop_hardest: float = 0.0
+    seed: int = 0
+    strata: int = 50
+    log_strata: bool = False
+
+    def __post_init__(self) -> None:
+        if sum(v is not None for v in (self.scores, self.score, self.keep)) != 1:
+            raise ValueError('give exactly one of "scores" (a scores.csv, with a rule), "score" (a scorer to run '
+                             'first, with a rule) or "keep" (a keep.txt)')
+
+    def rule(self) -> SelectionRule:
+        if self.keep_ratio is None:
+            raise ValueError('keep_ratio is needed with "scores" or "score"')
+        return SelectionRule(self.keep_ratio, self.order, self.drop_hardest, self.seed, self.strata, self.log_strata)

@@ -6,6 +6,7 @@ start over safely: the stale temporary of an earlier run is removed first.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -81,3 +82,12 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
         os.fsync(f.fileno())
     tmp.replace(path)
     return path
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's content, read in 1 MiB chunks (provenance records name inputs by content)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -13,12 +13,13 @@ model class::
       batch_size: 16       # fixed view forward batch
       out: scores_du.csv   # relative to experiments/<name>/
 
-``install()`` wraps BasicSR's ``build_model``: when the options carry ``prune_tracking``, the built
-model's class is swapped for a subclass that adds the hooks (feed_data remembers the batch's keys,
-optimize_parameters records/snapshots, save checkpoints the tracker, resume_training restores it).
+``attach_if_asked`` is a model callback of ``_basicsr.hooks``: when the options carry
+``prune_tracking``, the built model's class is swapped for a subclass that adds the hooks
+(feed_data remembers the batch's keys, optimize_parameters records/snapshots, save checkpoints
+the tracker, resume_training restores it).
 A snapshot is one history row; rows are numbered by iteration (row r is taken at iteration
 (r+1)*every), so a resumed run rewrites exactly the rows it replays. The history lives in
-``experiments/<name>/prune_tracking/`` (see ``scoring.uncertainty``); the tracker's own state at
+``experiments/<name>/prune_tracking/`` (see ``formats.history``); the tracker's own state at
 each BasicSR checkpoint goes to ``prune_tracking/states/<iter>.npz`` (BasicSR's auto-resume scans
 ``training_states/`` for ``*.state`` and must not see our files).
 
@@ -29,11 +30,10 @@ counts are merged with ``all_reduce`` so an unseen sample stays unseen, never a 
 
 from __future__ import annotations
 
-import copy
+import functools
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,105 +41,52 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from srprune_basicsr.scoring.runner import batches, center_crop
-from srprune_basicsr.scoring.uncertainty import METHOD, History, HistoryError, keys_digest, write_uncertainty_scores
+from srprune_basicsr.formats.history import History, HistoryError, keys_digest
+from srprune_basicsr.formats.keys import dataset_keys, key_of_path
+from srprune_basicsr.metrics import psnr_per_sample
+from srprune_basicsr.options import option_block
+from srprune_basicsr.scoring import dataset_pass
+from srprune_basicsr.scoring.dynamic_uncertainty import METHOD, write_uncertainty_scores
 
-OPTION_KEYS = {'method', 'view', 'window', 'every', 'crop', 'batch_size', 'out'}
 VIEWS = ('fixed', 'train_crop')
 FOLDER = 'prune_tracking'
 OPTION_CROP = 'prune_tracking:crop'
-_tracked_classes: dict[type, type] = {}
 
 
-def check_options(block: dict, scale: int) -> dict:
+@dataclass(frozen=True)
+class TrackingOptions:
+    """The ``prune_tracking:`` block (see the module docstring); ``check(scale)`` validates the crop."""
+
+    method: str = METHOD
+    view: str = 'fixed'
+    window: int = 10
+    every: int | str = 'epoch'
+    crop: int | None = None
+    batch_size: int = 16
+    out: str = 'scores_du.csv'
+
+    def __post_init__(self) -> None:
+        if self.method != METHOD:
+            raise ValueError(f'prune_tracking:method must be {METHOD!r}, got {self.method!r}')
+        if self.view not in VIEWS:
+            raise ValueError(f'prune_tracking:view must be one of {VIEWS}, got {self.view!r}')
+        if not isinstance(self.window, int) or self.window < 2:
+            raise ValueError(f'prune_tracking:window must be an integer >= 2, got {self.window!r}')
+        if self.every != 'epoch' and not (isinstance(self.every, int) and self.every > 0):
+            raise ValueError(f"prune_tracking:every must be 'epoch' or a positive iteration count, got {self.every!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f'prune_tracking:batch_size must be a positive integer, got {self.batch_size!r}')
+
+    def check(self, scale: int) -> TrackingOptions:
+        crop = self.crop
+        if crop is not None and (not isinstance(crop, int) or crop <= 0 or crop % scale):
+            raise ValueError(f'prune_tracking:crop must be a positive multiple of the scale {scale}, got {crop!r}')
+        return self
+
+
+def tracking_options(block: Any, scale: int) -> TrackingOptions:
     """Validated ``prune_tracking`` options with defaults; errors name the key."""
-    if not isinstance(block, dict):
-        raise ValueError(f'prune_tracking: expected a mapping of options, got {block!r}')
-    unknown = set(block) - OPTION_KEYS
-    if unknown:
-        raise ValueError(f'prune_tracking: unknown key(s) {sorted(unknown)}; known: {sorted(OPTION_KEYS)}')
-    opts = {'method': METHOD, 'view': 'fixed', 'window': 10, 'every': 'epoch', 'crop': None, 'batch_size': 16,
-            'out': 'scores_du.csv', **block}
-    if opts['method'] != METHOD:
-        raise ValueError(f"prune_tracking:method must be {METHOD!r}, got {opts['method']!r}")
-    if opts['view'] not in VIEWS:
-        raise ValueError(f"prune_tracking:view must be one of {VIEWS}, got {opts['view']!r}")
-    if not isinstance(opts['window'], int) or opts['window'] < 2:
-        raise ValueError(f"prune_tracking:window must be an integer >= 2, got {opts['window']!r}")
-    every = opts['every']
-    if every != 'epoch' and not (isinstance(every, int) and every > 0):
-        raise ValueError(f"prune_tracking:every must be 'epoch' or a positive iteration count, got {every!r}")
-    crop = opts['crop']
-    if crop is not None and (not isinstance(crop, int) or crop <= 0 or crop % scale):
-        raise ValueError(f'prune_tracking:crop must be a positive multiple of the scale {scale}, got {crop!r}')
-    if not isinstance(opts['batch_size'], int) or opts['batch_size'] < 1:
-        raise ValueError(f"prune_tracking:batch_size must be a positive integer, got {opts['batch_size']!r}")
-    return opts
-
-
-def per_sample_psnr(output: torch.Tensor, gt: torch.Tensor, border: int) -> torch.Tensor:
-    """PSNR (dB, RGB, [0,1] range) of each sample in a batch, ``border`` pixels shaved; left on the
-    batch's device, so recording it during training adds no host synchronisation."""
-    output = output.detach().float().clamp(0, 1)
-    gt = gt.detach().float()
-    if border:
-        output, gt = output[..., border:-border, border:-border], gt[..., border:-border, border:-border]
-    mse = (output - gt).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return (10 * torch.log10(1 / mse)).double()
-
-
-def dataset_keys(dataset: Any) -> list[str]:
-    """Sample keys of a BasicSR dataset: its ``keys`` when it has them, else from its GT paths."""
-    from srprune_basicsr.data.pruned_paired_dataset import sample_key
-
-    if getattr(dataset, 'keys', None) is not None:
-        return list(dataset.keys)
-    lmdb = getattr(dataset, 'io_backend_opt', {}).get('type') == 'lmdb'
-    paths = getattr(dataset, 'paths', None)
-    if paths is None:
-        raise ValueError(f'prune_tracking: {type(dataset).__name__} has no paths/keys to tell samples apart')
-    return [sample_key(p if isinstance(p, dict) else {'gt_path': p}, lmdb) for p in paths]
-
-
-_train_loader: dict[str, Any] = {}  # the loader train_pipeline built, recorded by the wrapper below
-
-
-def _recording_loader(create: Any) -> Any:
-    """Wrap create_train_val_dataloader to keep the train loader: the tracker measures its dataset."""
-
-    def create_train_val_dataloader(opt: dict, logger: Any) -> tuple:
-        result = create(opt, logger)
-        _train_loader['loader'] = result[0]
-        return result
-
-    create_train_val_dataloader.__wrapped__ = create
-    return create_train_val_dataloader
-
-
-def view_of(dataset: Any) -> Any:
-    """A shallow copy of a BasicSR dataset in validation phase (its own backend options: BasicSR pops them)."""
-    view = copy.copy(dataset)
-    view.opt = dict(dataset.opt, phase='val')
-    view.io_backend_opt = dict(dataset.io_backend_opt)
-    return view
-
-
-@contextmanager
-def fixed_view(dataset: Any) -> Iterator[Any]:
-    """The training dataset in its validation form (whole samples, no augmentation), for one pass.
-
-    A shallow copy shares the training set's file client when this process already opened it
-    (num_worker 0); otherwise it opens its own, and any LMDB it opened is closed afterwards: an
-    LMDB environment may be open only once per process, and forked loader workers inherit it.
-    """
-    view = view_of(dataset)
-    try:
-        yield view
-    finally:
-        client = getattr(view, 'file_client', None)
-        if client is not None and client is not getattr(dataset, 'file_client', None):
-            for env in getattr(client.client, '_client', {}).values():
-                env.close()
+    return option_block(TrackingOptions, block, 'prune_tracking').check(scale)
 
 
 def _dist() -> tuple[int, int, bool]:
@@ -152,34 +99,35 @@ def _dist() -> tuple[int, int, bool]:
 class PruneTracker:
     """Per-sample PSNR bookkeeping for one training run (one per rank)."""
 
-    def __init__(self, model: Any, opt: dict) -> None:
+    def __init__(self, model: Any, opt: dict, loader: Any) -> None:
         from basicsr.utils import get_root_logger
 
         self.model, self.opt = model, opt
-        self.options = check_options(opt['prune_tracking'], opt['scale'])
+        self.options = tracking_options(opt['prune_tracking'], opt['scale'])
         self.rank, self.world, self.distributed = _dist()
-        loader = _train_loader.get('loader')
         if loader is None:
             raise ValueError('prune_tracking: no training loader recorded; it works inside BasicSR\'s train_pipeline '
                              '(srprune train, or a train.py that imports srprune_basicsr and calls train_pipeline)')
         self.dataset = loader.dataset
         self.num_workers = loader.num_workers  # the fixed view reads with as many workers as training
-        self.keys = dataset_keys(self.dataset)
+        try:
+            self.keys = dataset_keys(self.dataset)
+        except ValueError as err:
+            raise ValueError(f'prune_tracking: {err}') from None
         self.column = {k: i for i, k in enumerate(self.keys)}
         if len(self.column) != len(self.keys):
             raise ValueError('prune_tracking: the training set has duplicate sample keys')
         per_epoch = len(loader)
-        every = self.options['every']
+        every = self.options.every
         self.every = per_epoch if every == 'epoch' else int(every)
         if self.every < 1:
             raise ValueError('prune_tracking: an epoch has 0 iterations; the training set is smaller than a batch')
         self.planned = int(opt['train']['total_iter']) // self.every
-        if self.planned < self.options['window']:
-            raise ValueError(f"prune_tracking: window {self.options['window']} is larger than the {self.planned} "
+        if self.planned < self.options.window:
+            raise ValueError(f"prune_tracking: window {self.options.window} is larger than the {self.planned} "
                              f"snapshots this run takes (total_iter {opt['train']['total_iter']}, one every "
                              f'{self.every} iterations); lower the window, snapshot more often or train longer')
-        self.fixed_batches = [b.tolist() for b in batches(len(self.keys), self.options['batch_size'], self.rank,
-                                                          self.world)]
+        self.fixed_batches = dataset_pass.rank_batches(len(self.keys), self.options.batch_size, self.rank, self.world)
         self.root = Path(opt['path']['experiments_root']) / FOLDER
         self.history: History | None = None
         self.snapshots = 0
@@ -191,13 +139,13 @@ class PruneTracker:
         self._reader: Any = None
         self.batch_keys: list[str] | None = None
         get_root_logger().info(
-            f"prune_tracking: {METHOD}, view {self.options['view']}, a snapshot every {self.every} iterations"
-            f"{' (1 epoch)' if every == 'epoch' else ''}, {self.planned} planned, window {self.options['window']}, "
+            f"prune_tracking: {METHOD}, view {self.options.view}, a snapshot every {self.every} iterations"
+            f"{' (1 epoch)' if every == 'epoch' else ''}, {self.planned} planned, window {self.options.window}, "
             f'{len(self.keys)} samples; history in {self.root}')
 
     # ----------------------------------------------------------------- metadata
     def _meta(self) -> dict:
-        return {'method': METHOD, 'view': self.options['view'], 'every': self.every, 'crop': self.options['crop'],
+        return {'method': METHOD, 'view': self.options.view, 'every': self.every, 'crop': self.options.crop,
                 'scale': self.opt['scale'], 'experiment': self.opt['name'],
                 'dataset': {k: str(self.opt['datasets']['train'].get(k)) for k in ('dataroot_gt', 'dataroot_lq')}}
 
@@ -216,14 +164,14 @@ class PruneTracker:
         if self.batch_keys is None:
             raise ValueError('prune_tracking: the training batch has neither "key" nor "gt_path"; use '
                              'PrunedPairedImageDataset or a dataset that returns the GT path')
-        keys = [k if k in self.column else os.path.splitext(os.path.basename(k))[0] for k in self.batch_keys]
+        keys = [k if k in self.column else key_of_path(k, lmdb=False) for k in self.batch_keys]
         unknown = [k for k in keys if k not in self.column]
         if unknown:
             raise ValueError(f'prune_tracking: batch key(s) {unknown[:5]} are not in the tracked training set')
         return np.asarray([self.column[k] for k in keys], dtype=np.int64)
 
     def after_step(self, current_iter: int) -> None:
-        if self.options['view'] == 'train_crop':
+        if self.options.view == 'train_crop':
             self._record_train_crop()
         if current_iter % self.every == 0:
             self.snapshot(current_iter)
@@ -233,7 +181,7 @@ class PruneTracker:
         if output is None or gt is None:
             raise ValueError(f'prune_tracking: view train_crop needs the model to keep self.output and self.gt '
                              f'after optimize_parameters ({type(self.model).__name__} does not); use view: fixed')
-        self._add(self._batch_columns(), per_sample_psnr(output, gt, self.opt['scale']))
+        self._add(self._batch_columns(), psnr_per_sample(output, gt, self.opt['scale']))
 
     def _add(self, columns: np.ndarray, psnr: torch.Tensor) -> None:
         self.pending.append((columns, psnr))
@@ -258,27 +206,27 @@ class PruneTracker:
         for indices, groups in tqdm(batches, total=len(self.fixed_batches), unit='batch',
                                     desc='prune_tracking snapshot', leave=False, disable=self.rank != 0):
             for positions, lq, gt in groups:
-                psnr = per_sample_psnr(net(lq.to(self.model.device, non_blocking=True)),
+                psnr = psnr_per_sample(net(lq.to(self.model.device, non_blocking=True)),
                                        gt.to(self.model.device, non_blocking=True), self.opt['scale'])
                 self._add(np.asarray(indices)[positions], psnr)
         net.train(was_training)
 
-    def _fixed_batches(self) -> Iterator[list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]]:
+    def _fixed_batches(self) -> Iterator[list[dataset_pass.Group]]:
         """This rank's fixed-view batches, read by as many loader workers as training uses.
 
         With workers, one persistent reader serves every snapshot (no start-up per snapshot; the
         LMDBs are opened in its workers, never in this process). Without, a view that shares the
         training set's file client is made for each pass.
         """
-        collate = partial(collate_fixed, crop=self.options['crop'], scale=self.opt['scale'])
+        crop, scale = self.options.crop, self.opt['scale']
         if self.num_workers == 0:
-            with fixed_view(self.dataset) as view:
-                yield from torch.utils.data.DataLoader(view, batch_sampler=self.fixed_batches, collate_fn=collate)
+            with dataset_pass.fixed_view(self.dataset) as view:
+                for indices in self.fixed_batches:
+                    yield dataset_pass.load_batch(view, indices, crop, scale, OPTION_CROP)
             return
         if self._reader is None:
-            self._reader = torch.utils.data.DataLoader(
-                view_of(self.dataset), batch_sampler=self.fixed_batches, collate_fn=collate,
-                num_workers=self.num_workers, persistent_workers=True, pin_memory=self.model.device.type == 'cuda')
+            self._reader = dataset_pass.loader(self.dataset, self.fixed_batches, crop, scale, OPTION_CROP,
+                                               self.num_workers, pin_memory=self.model.device.type == 'cuda')
         yield from self._reader
 
     def _merged(self) -> tuple[np.ndarray, np.ndarray]:
@@ -295,7 +243,7 @@ class PruneTracker:
 
     def snapshot(self, current_iter: int) -> None:
         """Close one history row: measure (fixed view), merge the ranks, append, reset the accumulators."""
-        if self.options['view'] == 'fixed':
+        if self.options.view == 'fixed':
             self._measure_fixed()
         sums, counts = self._merged()
         if self.rank == 0:
@@ -344,9 +292,9 @@ class PruneTracker:
             raise HistoryError(f'{self.root / "history.json"}: recorded on a different dataset ({len(history.keys)} '
                                f'samples, keys sha256 {keys_digest(history.keys)[:12]}) than this run '
                                f'({len(self.keys)} samples, {keys_digest(self.keys)[:12]}); refusing to resume')
-        if history.meta.get('every') != self.every or history.meta.get('view') != self.options['view']:
+        if history.meta.get('every') != self.every or history.meta.get('view') != self.options.view:
             raise HistoryError(f"{self.root / 'history.json'}: recorded with view {history.meta.get('view')}, every "
-                               f"{history.meta.get('every')} iterations; this run has view {self.options['view']}, "
+                               f"{history.meta.get('every')} iterations; this run has view {self.options.view}, "
                                f'every {self.every}; refusing to resume')
         if history.count < self.snapshots:
             raise HistoryError(f'{self.root}: {history.count} snapshots on disk, but the checkpoint at iteration '
@@ -359,7 +307,7 @@ class PruneTracker:
 
     def _restore_accumulators(self, current_iter: int) -> None:
         path = self.state_path(current_iter)
-        if self.rank != 0 or self.options['view'] != 'train_crop' or current_iter % self.every == 0:
+        if self.rank != 0 or self.options.view != 'train_crop' or current_iter % self.every == 0:
             return
         if not path.is_file():
             raise HistoryError(f'{path}: missing; the checkpoint at iteration {current_iter} is inside a '
@@ -376,33 +324,16 @@ class PruneTracker:
         from basicsr.utils import get_root_logger
 
         history = self._open_history()
-        history.meta['window'] = self.options['window']
+        history.meta['window'] = self.options.window
         history.commit()
-        out = Path(self.options['out'])
+        out = Path(self.options.out)
         if not out.is_absolute():
             out = Path(self.opt['path']['experiments_root']) / out
-        write_uncertainty_scores(history, self.options['window'], out, progress=False,
+        write_uncertainty_scores(history, self.options.window, out, progress=False,
                                  dataset=history.meta.get('dataset'), sample_count=len(self.keys),
                                  scale=self.opt['scale'])
         get_root_logger().info(f'prune_tracking: {history.count} snapshots -> dynamic uncertainty scores {out}')
         return out
-
-
-def collate_fixed(items: list[dict], crop: int | None, scale: int) -> list[tuple[np.ndarray, torch.Tensor,
-                                                                                   torch.Tensor]]:
-    """Fixed-view batch: (positions in the batch, LQ stack, GT stack) per shape, centre-cropped if asked.
-
-    Runs in the loader workers; whole sub-images of different sizes are batched by shape.
-    """
-    if 'lq' not in items[0]:
-        raise ValueError('prune_tracking: view fixed needs LQ images from the dataset; use view: train_crop for '
-                         'datasets that degrade on the fly')
-    groups: dict[tuple, list[int]] = {}
-    for i, item in enumerate(items):
-        groups.setdefault((tuple(item['lq'].shape), tuple(item['gt'].shape)), []).append(i)
-    return [(np.asarray(group),
-             torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None, OPTION_CROP) for i in group]),
-             torch.stack([center_crop(items[i]['gt'], crop, OPTION_CROP) for i in group])) for group in groups.values()]
 
 
 class TrackingMixin:
@@ -430,39 +361,15 @@ class TrackingMixin:
         self.prune_tracker.resume(resume_state)
 
 
+@functools.cache
 def tracked_class(cls: type) -> type:
     """``cls`` with the tracking hooks (one subclass per class, same name plus a suffix)."""
-    if cls not in _tracked_classes:
-        _tracked_classes[cls] = type(f'{cls.__name__}WithPruneTracking', (TrackingMixin, cls), {})
-    return _tracked_classes[cls]
+    return type(f'{cls.__name__}WithPruneTracking', (TrackingMixin, cls), {})
 
 
-def attach(model: Any, opt: dict) -> Any:
-    """Give a built model the tracking hooks (its class becomes a tracking subclass of itself)."""
-    model.__class__ = tracked_class(type(model))
-    model.prune_tracker = PruneTracker(model, opt)
+def attach_if_asked(model: Any, opt: dict, loader: Any) -> Any:
+    """Model callback: give a training model the tracking hooks when its options carry ``prune_tracking``."""
+    if opt.get('prune_tracking') and opt.get('is_train'):
+        model.__class__ = tracked_class(type(model))
+        model.prune_tracker = PruneTracker(model, opt, loader)
     return model
-
-
-def _with_tracking(build_model: Any) -> Any:
-    def build_model_with_tracking(opt: dict) -> Any:
-        model = build_model(opt)
-        if opt.get('prune_tracking') and opt.get('is_train'):
-            attach(model, opt)
-        return model
-
-    build_model_with_tracking.__wrapped__ = build_model
-    return build_model_with_tracking
-
-
-def install() -> None:
-    """Route BasicSR's ``build_model`` (as train_pipeline calls it) through the tracking wrapper."""
-    import basicsr.models
-    import basicsr.train
-
-    for module in (basicsr.models, basicsr.train):
-        if getattr(module.build_model, '__name__', '') != 'build_model_with_tracking':
-            module.build_model = _with_tracking(module.build_model)
-    if not hasattr(basicsr.train.create_train_val_dataloader, '_records_loader'):
-        basicsr.train.create_train_val_dataloader = _recording_loader(basicsr.train.create_train_val_dataloader)
-        basicsr.train.create_train_val_dataloader._records_loader = True

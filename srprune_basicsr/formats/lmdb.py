@@ -11,9 +11,6 @@ under a temporary name, verified, synced and only then renamed into place (``ato
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -25,28 +22,9 @@ import lmdb
 import numpy as np
 from tqdm import tqdm
 
-from srprune_basicsr.data.atomic import atomic_output_dir
-from srprune_basicsr.version import __version__
-
-META_INFO = 'meta_info.txt'
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
-
-
-class LmdbError(ValueError):
-    """A source or keep list that cannot be used; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class MetaEntry:
-    """One line of meta_info.txt: the key, the decoded shape (h, w, c) and the PNG level."""
-
-    key: str
-    shape: tuple[int, int, int]
-    compress_level: int = 1
-
-    def line(self) -> str:
-        h, w, c = self.shape
-        return f'{self.key}.png ({h},{w},{c}) {self.compress_level}\n'
+from srprune_basicsr.formats.atomic import atomic_output_dir
+from srprune_basicsr.formats.keys import is_image
+from srprune_basicsr.formats.meta_info import META_INFO, LmdbError, MetaEntry, read_meta_info
 
 
 def map_size_for(total_bytes: int, count: int) -> int:
@@ -149,29 +127,6 @@ class LmdbWriter:
             self.abort()
 
 
-def read_meta_info(lmdb_dir: str | os.PathLike) -> list[MetaEntry]:
-    """The entries of an LMDB's meta_info.txt in file order; a malformed line is an error naming it."""
-    path = Path(lmdb_dir) / META_INFO
-    if not path.is_file():
-        raise LmdbError(f'{lmdb_dir}: no {META_INFO}, so not a BasicSR LMDB')
-    entries = []
-    with open(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            try:
-                shape = tuple(map(int, parts[1][1:-1].split(',')))
-                level = int(parts[2]) if len(parts) > 2 else 1
-                if len(shape) != 3 or parts[1][0] != '(':
-                    raise ValueError
-            except (IndexError, ValueError):
-                raise LmdbError(f'{path}:{line_no}: malformed line {line.rstrip()!r}; expected '
-                                "'<key>.png (h,w,c) <level>'") from None
-            entries.append(MetaEntry(parts[0].split('.')[0], shape, level))
-    return entries
-
-
 def open_source(path: str | os.PathLike) -> lmdb.Environment:
     """Open an existing BasicSR LMDB strictly read-only (no lock file written, nothing changed)."""
     path = Path(path)
@@ -268,7 +223,7 @@ def folder_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f'{folder}: no such folder')
     files = sorted(p for p in folder.iterdir() if p.is_file())
-    others = [p.name for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
+    others = [p.name for p in files if not is_image(p)]
     if others:
         raise LmdbError(f'{folder}: {len(others)} non-image file(s), e.g. {others[:5]}')
     return files
@@ -293,117 +248,6 @@ def build_lmdb_from_folder(folder: str | os.PathLike, out: str | os.PathLike, ov
                 writer.put(path.stem, data, image_shape(data, str(path)))
         ensure_verified(tmp)
         return writer.count
-
-
-# -------------------------------------------------------------------------------------- rebuild
-def read_keep_list(path: str | os.PathLike) -> list[str]:
-    """Keys of a keep.txt (one per line; blank lines and '#' comments ignored; '.png' tolerated)."""
-    path = Path(path)
-    if not path.is_file():
-        raise LmdbError(f'{path}: no such keep list')
-    keys = []
-    for line in path.read_text().splitlines():
-        line = line.split('#', 1)[0].strip()
-        if line:
-            keys.append(line[:-4] if line.endswith('.png') else line)
-    if not keys:
-        raise LmdbError(f'{path}: the keep list is empty')
-    check_unique(keys, str(path))
-    return keys
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class RebuildResult:
-    """Where the rebuilt LMDBs are and how many samples were kept and dropped."""
-
-    out: Path
-    lmdbs: list[Path]
-    kept: int
-    dropped: int
-
-
-def _kept_entries(sources: Sequence[Path], keep: Sequence[str], keep_path: Path) -> tuple[list[list[MetaEntry]], int]:
-    """Per source, its entries of the kept keys in the source's order, and the source's size.
-
-    All sources must hold the same keys, and every kept key must be among them.
-    """
-    metas = [read_meta_info(src) for src in sources]
-    for src, meta in zip(sources, metas, strict=True):
-        check_unique([e.key for e in meta], str(src / META_INFO))
-    reference = {e.key for e in metas[0]}
-    for src, meta in zip(sources[1:], metas[1:], strict=True):
-        other = {e.key for e in meta}
-        if other != reference:
-            only_first, only_other = sorted(reference - other), sorted(other - reference)
-            raise LmdbError(f'{sources[0]} and {src} hold different keys: {len(only_first)} only in the first '
-                            f'(e.g. {only_first[:3]}), {len(only_other)} only in the second (e.g. {only_other[:3]})')
-    missing = [k for k in keep if k not in reference]
-    if missing:
-        raise LmdbError(f'{keep_path}: {len(missing)} of {len(keep)} key(s) are not in {sources[0]}, '
-                        f'e.g. {missing[:5]}')
-    kept = set(keep)
-    return [[e for e in meta if e.key in kept] for meta in metas], len(metas[0])
-
-
-def _copy_values(src: Path, entries: Sequence[MetaEntry], share: float, dst: Path, progress: bool) -> None:
-    """Copy the stored bytes of ``entries`` from ``src`` into a new LMDB at ``dst``, in one commit.
-
-    The map size is the source's data size scaled to the kept ``share``; the writer grows it if
-    the kept samples happen to be larger than average.
-    """
-    source_bytes = (src / 'data.mdb').stat().st_size
-    with open_source(src) as env, env.begin(buffers=True) as txn, \
-            LmdbWriter(dst, map_size_for(int(source_bytes * share), len(entries)), batch=len(entries) + 1) as writer:
-        values = []
-        for entry in tqdm(entries, desc=f'copy {src.name}', unit='img', disable=not progress, leave=False):
-            value = txn.get(entry.key.encode('ascii'))  # a view into the source: no copy until commit
-            if value is None:
-                raise LmdbError(f'{src}: key {entry.key!r} is in {META_INFO} but not in the database')
-            values.append(value)
-        writer.put_many(entries, values)
-        writer.close()  # commit while the source views are still valid
-
-
-def rebuild_lmdbs(sources: Sequence[str | os.PathLike], keep_path: str | os.PathLike, out: str | os.PathLike,
-                  overwrite: bool = False, progress: bool = True, provenance: dict | None = None) -> RebuildResult:
-    """Copy only the kept keys of each source LMDB into ``out/<source name>``, bytes unchanged.
-
-    All sources (e.g. GT and LQ of each scale) must hold the same keys, so the outputs do too.
-    ``out/keep.txt`` (the keys, in the source's order) and ``out/keep.json`` (provenance) are
-    written beside the LMDBs. ``provenance`` adds fields to keep.json (e.g. the selection rule).
-    """
-    sources = [Path(s) for s in sources]
-    keep_path, out = Path(keep_path), Path(out)
-    if not sources:
-        raise LmdbError('no --src LMDB given')
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise LmdbError(f'two sources share a folder name, so their outputs would collide: {names}')
-    for src in sources:
-        open_source(src).close()
-    keep = read_keep_list(keep_path)
-    per_source, total = _kept_entries(sources, keep, keep_path)
-    with atomic_output_dir(out, overwrite) as tmp:
-        for src, entries in zip(sources, per_source, strict=True):
-            _copy_values(src, entries, len(entries) / total, tmp / src.name, progress)
-            ensure_verified(tmp / src.name)
-        kept_keys = [e.key for e in per_source[0]]
-        (tmp / 'keep.txt').write_text(''.join(f'{k}\n' for k in kept_keys))
-        record = {
-            'sources': [str(s.resolve()) for s in sources], 'keep_file': str(keep_path.resolve()),
-            'keep_sha256': sha256_of(keep_path), 'kept': len(kept_keys), 'dropped': total - len(kept_keys),
-            'total': total, 'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
-            'tool': f'srprune_basicsr {__version__}', **(provenance or {})}
-        (tmp / 'keep.json').write_text(json.dumps(record, indent=2) + '\n')
-    return RebuildResult(out, [out / n for n in names], len(kept_keys), total - len(kept_keys))
 
 
 def iter_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:

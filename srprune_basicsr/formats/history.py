@@ -1,4 +1,4 @@
-"""Dynamic uncertainty (He et al. 2023) for SR: per-sample PSNR history on disk and its score.
+"""The per-sample PSNR history of a training run, on disk (recorded by ``prune_tracking:``).
 
 The history is a float32 ``[snapshots x samples]`` array of PSNR values (dB) with a uint8 seen-mask
 of the same shape, both memory-mapped raw files, so a million samples x 100 snapshots (400 MB +
@@ -9,10 +9,8 @@ of the same shape, both memory-mapped raw files, so a million samples x 100 snap
     psnr.f32       float32, row-major [capacity, samples]
     seen.u8        uint8,   row-major [capacity, samples]; 0 = the sample was not measured
 
-Only the first ``len(snapshot_iters)`` rows are valid. The score of a sample is the paper's
-U = mean over sliding windows k of std(PSNR[k : k+J]) (population std), with unseen entries left
-out of a window rather than counted as 0, and windows with fewer than two measurements skipped.
-Larger U = more uncertain = kept first by ``select --order hardest``.
+Only the first ``len(snapshot_iters)`` rows are valid. ``scoring.dynamic_uncertainty`` turns a
+history into scores.
 """
 
 from __future__ import annotations
@@ -25,14 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from srprune_basicsr.data.atomic import atomic_write_text
-from srprune_basicsr.scoring.scores import write_scores
+from srprune_basicsr.formats.atomic import atomic_write_text
 
 FORMAT = 'srprune-history/1'
 HEADER, KEYS, VALUES, SEEN = 'history.json', 'keys.txt', 'psnr.f32', 'seen.u8'
-METHOD = 'dynamic_uncertainty'
 
 
 class HistoryError(ValueError):
@@ -173,62 +168,3 @@ class History:
         t = self.count
         return (np.asarray(self.values[:t, start:stop], dtype=np.float64),
                 np.asarray(self.seen[:t, start:stop], dtype=bool))
-
-
-def dynamic_uncertainty(values: np.ndarray, seen: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over sliding windows of the masked population std; returns (scores, windows counted).
-
-    ``values``/``seen`` are [T, n]. A window contributes for a sample when it holds at least two of
-    its measurements; a sample with no such window gets NaN and a count of 0.
-    """
-    t = values.shape[0]
-    if window < 2:
-        raise ValueError(f'window must be at least 2 snapshots, got {window}')
-    if window > t:
-        raise ValueError(f'window {window} is larger than the {t} snapshots taken')
-    mask = seen.astype(np.float64)
-    counts_all = mask.sum(0)
-    centre = np.divide((values * mask).sum(0), counts_all, out=np.zeros(values.shape[1]), where=counts_all > 0)
-    x = (values - centre) * mask  # centred: the running sums below do not lose the small spread
-    zero = np.zeros((1, values.shape[1]))
-    s0 = np.concatenate([zero, np.cumsum(mask, 0)])
-    s1 = np.concatenate([zero, np.cumsum(x, 0)])
-    s2 = np.concatenate([zero, np.cumsum(x * x, 0)])
-    n = s0[window:] - s0[:-window]
-    mean = np.divide(s1[window:] - s1[:-window], n, out=np.zeros_like(n), where=n > 0)
-    var = np.divide(s2[window:] - s2[:-window], n, out=np.zeros_like(n), where=n > 0) - mean * mean
-    std = np.sqrt(np.clip(var, 0, None))
-    valid = n >= 2
-    counted = valid.sum(0)
-    total = np.where(valid, std, 0).sum(0)
-    scores = np.divide(total, counted, out=np.full(values.shape[1], np.nan), where=counted > 0)
-    return scores, counted
-
-
-def score_history(history: History, window: int, chunk: int = 65536,
-                  progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """dynamic_uncertainty over the whole history, ``chunk`` samples at a time (bounded memory)."""
-    if window > history.count:
-        raise ValueError(f'{history.root / HEADER}: window {window} is larger than the {history.count} '
-                         'snapshots taken; lower the window or record more snapshots')
-    n = len(history.keys)
-    scores, counted = np.empty(n), np.empty(n, dtype=np.int64)
-    for start in tqdm(range(0, n, chunk), desc='dynamic uncertainty', unit='chunk', disable=not progress,
-                      leave=False):
-        stop = min(start + chunk, n)
-        scores[start:stop], counted[start:stop] = dynamic_uncertainty(*history.rows(start, stop), window)
-    return scores, counted
-
-
-def write_uncertainty_scores(history: History, window: int, out: str | os.PathLike,
-                             progress: bool = True, **provenance: Any) -> Path:
-    """Score the history and write scores.csv + scores.json; samples never scored twice in a window are an error."""
-    scores, counted = score_history(history, window, progress=progress)
-    missing = [history.keys[i] for i in np.flatnonzero(counted == 0)]
-    if missing:
-        raise ValueError(f'{history.root}: {len(missing)} sample(s) have no window of {window} snapshots with two '
-                         f'or more measurements, e.g. {missing[:5]}; use a longer run or a smaller window')
-    parameters = {'window': window, **{k: history.meta[k] for k in ('view', 'every', 'crop') if k in history.meta}}
-    return write_scores(out, history.keys, scores, method=METHOD, parameters=parameters,
-                        history=str(history.root.resolve()), snapshots=history.count,
-                        snapshot_iters=history.snapshot_iters, **provenance)

@@ -1,0 +1,190 @@
+"""Version fixes: basicsr 1.4.2 on current torch/torchvision and on CPU-only hosts.
+
+basicsr 1.4.2 was released for torch 1.x. On torch 2.14 / torchvision 0.29 and on machines
+without a GPU it breaks in five places: ``functional_tensor``, ``cpu_resume``, ``gloo_launcher``,
+``weights_only`` and ``spawn_workers``. These fixes change no training result; the fixes that do
+(epoch counting, resume epoch, seeded shuffle) are in ``semantics``. Each can be switched off
+(``switches``). ``install_shim()`` must run before ``basicsr`` is first imported, because the
+import itself fails without the ``functional_tensor`` shim.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from srprune_basicsr._basicsr import hooks
+from srprune_basicsr._basicsr.switches import enabled
+
+
+def install_functional_tensor_shim() -> None:
+    """Provide ``torchvision.transforms.functional_tensor``, removed in torchvision 0.17.
+
+    basicsr.data.degradations imports ``rgb_to_grayscale`` from it at import time, so without
+    this module ``import basicsr`` fails. The private module still carries the function.
+    """
+    name = 'torchvision.transforms.functional_tensor'
+    if name in sys.modules:
+        return
+    try:
+        import torchvision.transforms.functional_tensor  # noqa: F401  (old torchvision: nothing to do)
+        return
+    except ImportError:
+        pass
+    from torchvision.transforms import _functional_tensor
+
+    shim = types.ModuleType(name)
+    shim.__dict__.update({k: v for k, v in vars(_functional_tensor).items() if not k.startswith('__')})
+    sys.modules[name] = shim
+
+
+def checkpoint_map_location() -> Callable[[Any, Any], Any] | str:
+    """Where to put tensors of a loaded training state: the current GPU if any, else the CPU."""
+    if torch.cuda.is_available():
+        device_id = torch.cuda.current_device()
+        return lambda storage, loc: storage.cuda(device_id)
+    return 'cpu'
+
+
+def _numpy_data_globals() -> list:
+    """numpy's pickle entry points for scalars, arrays and dtypes, under numpy 1 and numpy 2 names."""
+    import numpy as np
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1
+        from numpy.core import multiarray
+    entries: list = [np.ndarray, np.dtype]
+    for name in ('scalar', '_reconstruct'):
+        fn = getattr(multiarray, name)
+        entries += [(fn, f'numpy.core.multiarray.{name}'), (fn, f'numpy._core.multiarray.{name}')]
+    entries += sorted({type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDG'}, key=lambda t: t.__name__)
+    return entries
+
+
+def allow_numpy_in_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read numpy scalars and arrays in checkpoints.
+
+    Since torch 2.6 ``torch.load`` only unpickles allow-listed types, and basicsr 1.4.2 calls it
+    without ``weights_only``, so the safe loader is what runs. BasicSR's metrics return numpy
+    floats, and many BasicSR-based repos (and our own tracking state) keep such values in their
+    checkpoints and training states, which then fail to load. numpy's scalar/array constructors
+    only rebuild data, so allow-listing them keeps the safe loader instead of full pickle.
+    """
+    torch.serialization.add_safe_globals(_numpy_data_globals())
+
+
+def load_training_state(path: str) -> dict:
+    """Load a BasicSR training state safely (weights_only) onto the GPU if present, else CPU."""
+    return torch.load(path, map_location=checkpoint_map_location(), weights_only=True)
+
+
+def _patched_load_resume_state(opt: dict) -> dict | None:
+    """basicsr.train.load_resume_state without the hard ``torch.cuda.current_device()`` call."""
+    import os.path as osp
+
+    from basicsr.utils import check_resume, scandir
+
+    resume_state_path = None
+    if opt['auto_resume']:
+        state_path = osp.join('experiments', opt['name'], 'training_states')
+        if osp.isdir(state_path):
+            states = list(scandir(state_path, suffix='state', recursive=False, full_path=False))
+            if states:
+                latest = max(float(v.split('.state')[0]) for v in states)
+                resume_state_path = osp.join(state_path, f'{latest:.0f}.state')
+                opt['path']['resume_state'] = resume_state_path
+    elif opt['path'].get('resume_state'):
+        resume_state_path = opt['path']['resume_state']
+    if resume_state_path is None:
+        return None
+    resume_state = load_training_state(resume_state_path)
+    check_resume(opt, resume_state['iter'])
+    return resume_state
+
+
+def _patched_init_dist_pytorch(backend: str, **kwargs: Any) -> None:
+    """basicsr's ``_init_dist_pytorch`` that falls back to gloo on hosts without CUDA.
+
+    The original always calls ``torch.cuda.set_device(rank % num_gpus)`` (a ZeroDivisionError
+    with no GPU) and uses NCCL, which has no CPU support. NCCL stays the default with GPUs.
+    """
+    import torch.distributed as dist
+
+    rank = int(os.environ['RANK'])
+    num_gpus = torch.cuda.device_count()
+    if num_gpus > 0:
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', rank)) % num_gpus)
+    elif backend == 'nccl':
+        backend = 'gloo'
+    dist.init_process_group(backend=backend, **kwargs)
+
+
+def _patched_model_to_device(self: Any, net: torch.nn.Module) -> torch.nn.Module:
+    """BaseModel.model_to_device that wraps CPU models in DDP without GPU device ids."""
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    net = net.to(self.device)
+    if self.opt['dist']:
+        find_unused = self.opt.get('find_unused_parameters', False)
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        return DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=find_unused)
+    if self.opt['num_gpu'] > 1:
+        return DataParallel(net)
+    return net
+
+
+def _rebuild_dataset(cls: type, state: dict) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+def _reduce_dataset(self: Any, protocol: int) -> tuple:
+    """Pickle a dataset through a function of this module, so unpickling imports the plugin first.
+
+    ``--launcher pytorch`` makes BasicSR set the start method to spawn; each DataLoader worker then
+    starts a fresh interpreter and unpickles the dataset, importing ``basicsr`` before anything
+    else, and that import fails without the functional_tensor shim (the package __main__ that
+    would install it is not re-imported by spawn). Pickle writes the rebuilding function before its
+    arguments, so the worker imports ``srprune_basicsr`` (shim, registries) before ``basicsr``.
+    The state is the object's ``__dict__``, exactly what default pickling stores.
+    """
+    return _rebuild_dataset, (type(self), self.__dict__)
+
+
+def spawn_safe(dataset: Any, dataset_opt: dict) -> Any:
+    """Dataset callback: give the built dataset's class the shim-first pickling (third-party classes too)."""
+    cls = type(dataset)
+    if '__reduce_ex__' not in vars(cls) and '__reduce__' not in vars(cls) and '__getstate__' not in vars(cls):
+        cls.__reduce_ex__ = _reduce_dataset
+    return dataset
+
+
+def install_shim() -> None:
+    """The fix that must precede ``import basicsr``."""
+    if enabled('functional_tensor'):
+        install_functional_tensor_shim()
+
+
+def apply() -> None:
+    """Apply every enabled version fix (idempotent: each patch checks what it replaces)."""
+    install_shim()
+    import basicsr.train
+    import basicsr.utils.dist_util
+    from basicsr.models.base_model import BaseModel
+
+    if enabled('weights_only'):
+        allow_numpy_in_checkpoints()
+    if enabled('cpu_resume'):
+        basicsr.train.load_resume_state = _patched_load_resume_state
+    if enabled('gloo_launcher'):
+        basicsr.utils.dist_util._init_dist_pytorch = _patched_init_dist_pytorch
+        BaseModel.model_to_device = _patched_model_to_device
+    if enabled('spawn_workers'):
+        hooks.register('dataset', spawn_safe, order=0)

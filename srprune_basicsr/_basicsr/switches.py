@@ -1,0 +1,25 @@
+"""Which BasicSR fixes are on: all of them, unless ``SRPRUNE_COMPAT_DISABLE=name[,name]`` (or ``all``) says otherwise.
+
+Switching a fix off is for debugging and for the tests that show each fix is needed.
+"""
+
+from __future__ import annotations
+
+import os
+
+VERSION_FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'spawn_workers')
+SEMANTICS_FIXES = ('epoch_count', 'resume_epoch', 'seeded_shuffle')
+FIXES = VERSION_FIXES + SEMANTICS_FIXES
+
+
+def disabled() -> set[str]:
+    raw = os.environ.get('SRPRUNE_COMPAT_DISABLE', '')
+    names = {n.strip() for n in raw.split(',') if n.strip()}
+    return set(FIXES) if 'all' in names else names
+
+
+def enabled(name: str) -> bool:
+    """Whether the named fix is active (it is unless switched off in the environment)."""
+    if name not in FIXES:
+        raise ValueError(f'unknown fix {name!r}; known: {FIXES}')
+    return name not in disabled()

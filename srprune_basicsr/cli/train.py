@@ -1,0 +1,56 @@
+"""``srprune train`` / ``srprune test``: BasicSR's own ``train_pipeline`` / ``test_pipeline`` with the plugin.
+
+Arguments go to BasicSR's parser untouched (so every BasicSR flag works), with the current
+directory as root: ``experiments/``, ``tb_logger/`` and ``results/`` appear where the user is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from srprune_basicsr.plugin import plug_in
+
+EPILOG_TRAIN = 'example: srprune train -opt options/train/train_SRCNN_x2.yml --auto_resume'
+EPILOG_TEST = 'example: srprune test -opt options/test/test_SRCNN_x2.yml'
+BASICSR_FLAGS = ('Every flag of BasicSR\'s train.py/test.py is accepted: -opt, --launcher {none,pytorch,slurm}, '
+                 '--auto_resume, --debug, --local_rank, --force_yml key:sub=value ...')
+
+
+def basicsr_argv(args: Sequence[str]) -> list[str]:
+    """BasicSR's parser only knows ``--local_rank``; torch.distributed.launch passes ``--local-rank``."""
+    return [a.replace('--local-rank', '--local_rank', 1) if a.startswith('--local-rank') else a for a in args]
+
+
+def run_basicsr_pipeline(pipeline: Callable[[str], None], prog: str, args: Sequence[str]) -> int:
+    """Run a BasicSR pipeline on ``args`` as if they were its own command line, rooted at the cwd."""
+    saved = sys.argv
+    sys.argv = [prog, *basicsr_argv(args)]
+    try:
+        pipeline(os.getcwd())
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    plug_in()  # compat fixes + registration before BasicSR runs
+    from basicsr.train import train_pipeline
+
+    return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
+
+
+def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
+    plug_in()
+    from basicsr.test import test_pipeline
+
+    return run_basicsr_pipeline(test_pipeline, 'srprune test', rest)
+
+
+def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> dict[str, argparse.ArgumentParser]:
+    """Help-only sub-parsers: the arguments themselves are BasicSR's."""
+    return {name: sub.add_parser(name, help=f"BasicSR's {name}_pipeline with the plugin", description=BASICSR_FLAGS,
+                                 epilog=epilog, formatter_class=fmt, add_help=False)
+            for name, epilog in (('train', EPILOG_TRAIN), ('test', EPILOG_TEST))}

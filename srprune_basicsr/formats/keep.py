@@ -1,0 +1,55 @@
+"""Keep lists: ``keep.txt`` (one key per line, in the source's order) and ``keep.json`` beside it.
+
+``keep.json`` records how the list was made (the selection rule or the rebuild's sources), the
+sha256 of the file it came from, and the kept/dropped counts, so a subset can be traced back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from srprune_basicsr.formats.atomic import atomic_write_text
+from srprune_basicsr.formats.meta_info import LmdbError
+from srprune_basicsr.version import __version__
+
+
+def read_keep_list(path: str | os.PathLike) -> list[str]:
+    """Keys of a keep.txt (one per line; blank lines and '#' comments ignored; '.png' tolerated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LmdbError(f'{path}: no such keep list')
+    keys = []
+    for line in path.read_text().splitlines():
+        line = line.split('#', 1)[0].strip()
+        if line:
+            keys.append(line[:-4] if line.endswith('.png') else line)
+    if not keys:
+        raise LmdbError(f'{path}: the keep list is empty')
+    dupes = [k for k, n in Counter(keys).items() if n > 1]
+    if dupes:
+        raise LmdbError(f'{path}: {len(dupes)} duplicate key(s), e.g. {dupes[:5]}')
+    return keys
+
+
+def keep_record(kept: int, total: int, **provenance: object) -> dict:
+    """The keep.json content: counts, creation time, tool version and where the list came from."""
+    return {**provenance, 'kept': kept, 'dropped': total - kept, 'total': total,
+            'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+            'tool': f'srprune_basicsr {__version__}'}
+
+
+def keep_text(keys: Sequence[str]) -> str:
+    return ''.join(f'{k}\n' for k in keys)
+
+
+def write_keep_list(out: str | os.PathLike, kept: Sequence[str], record: dict, overwrite: bool = False) -> Path:
+    """Write keep.txt and keep.json (``record``) atomically; keep.txt is refused if it exists without ``overwrite``."""
+    out = Path(out)
+    atomic_write_text(out, keep_text(kept), overwrite)
+    atomic_write_text(out.with_suffix('.json'), json.dumps(record, indent=2) + '\n')
+    return out

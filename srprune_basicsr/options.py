@@ -1,0 +1,53 @@
+"""Option files and option blocks: one YAML loader, one check for unknown keys, blocks as dataclasses.
+
+Every option file the plugin reads (score, study, and the BasicSR option files it writes) goes
+through ``load_yaml``, which reads BasicSR's YAML dialect into plain dicts (``!!float 2e-4`` for
+floats). A block such as ``prune:`` or ``prune_tracking:`` becomes a small frozen dataclass with
+``option_block``, which refuses unknown keys naming the file (or the place in it) and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar('T')
+
+
+def load_yaml(path: str | os.PathLike, what: str = 'option file') -> dict:
+    """A YAML option file as plain dicts and lists; a missing or malformed file is an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: no such {what}')
+    try:
+        data = yaml.load(path.read_text(), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        raise ValueError(f'{path}: not valid YAML ({err})') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a mapping of options, got {type(data).__name__}')
+    return data
+
+
+def check_keys(block: dict, known: Iterable[str], source: str, prefix: str = '') -> None:
+    """Refuse keys outside ``known``; the error names ``source`` and the block (``prefix``, e.g. 'score: ')."""
+    known = set(known)
+    unknown = set(block) - known
+    if unknown:
+        raise ValueError(f'{source}: unknown {prefix}key(s) {sorted(unknown)}; known: {sorted(known)}')
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def option_block(cls: type[T], block: Any, source: str) -> T:
+    """Build the dataclass ``cls`` from a YAML mapping; its ``__post_init__`` validates the values."""
+    if not isinstance(block, dict):
+        raise ValueError(f'{source}: expected a mapping of options, got {block!r}')
+    check_keys(block, field_names(cls), source)
+    return cls(**block)
