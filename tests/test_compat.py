@@ -1,4 +1,4 @@
-"""Each basicsr 1.4.2 fix in ``_compat`` is needed: the scenario fails with it switched off.
+"""Each basicsr 1.4.2 fix (version and semantics fixes, ``_basicsr``) is needed: the scenario fails without it.
 
 Switching a fix off uses ``SRPRUNE_COMPAT_DISABLE``; everything runs in subprocesses so the
 fixes applied in this test process do not leak in.

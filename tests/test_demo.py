@@ -1,4 +1,4 @@
-"""`srprune demo`: photos -> LMDBs -> proxy -> scores -> refined/random 50% -> three targets -> table + plots."""
+"""`srprune demo`: photos -> LMDBs -> proxy -> the demo study (scores, refined/random 50%, targets) -> table + plots."""
 
 import re
 from pathlib import Path
@@ -23,11 +23,12 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     gt_keys = [e.key for e in read_meta_info(root / 'data' / 'train_sub' / 'HR_sub.lmdb')]
     assert len(gt_keys) > 100
     assert gt_keys == [e.key for e in read_meta_info(root / 'data' / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')]
-    scores = read_scores(root / 'experiments' / 'score_demo' / 'scores.csv')
+    study = root / 'study'
+    scores = read_scores(study / 'scores' / 'loss_value.csv')
     assert sorted(scores.keys) == sorted(gt_keys) and scores.meta['method'] == 'loss_value'
-    refined = (root / 'experiments' / 'score_demo' / 'keep_refined.txt').read_text().split()
+    refined = (study / 'keep' / 'loss_value_r0p5_b0p05_s0.txt').read_text().split()
     assert len(refined) == round(0.5 * len(gt_keys))
-    log = next((root / 'experiments' / 'demo_FSRCNN_x2_refined').glob('train_*.log')).read_text()
+    log = next((study / 'experiments' / 'demo_x2_loss_value_r0p5_b0p05_s0').glob('train_*.log')).read_text()
     assert f'kept {len(refined)} of {len(gt_keys)} samples' in log
-    assert cv2.imread(str(root / 'experiments' / 'score_demo' / 'report' / 'score_hist.png')) is not None
+    assert cv2.imread(str(study / 'report' / 'score_hist.png')) is not None
     assert (root / 'results.md').read_text().count('\n') == 7

@@ -44,9 +44,9 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
         return
     assert opt['model_type'] in MODEL_REGISTRY
     if opt['model_type'] == 'SRDistillModel':
-        from srprune_basicsr.models.sr_distill_model import check_distill_options
+        from srprune_basicsr.distill.options import distill_options
 
-        check_distill_options(dict(opt['distill']), opt)
+        distill_options(opt['distill'], opt)
     if 'prune_tracking' in opt:
         from srprune_basicsr.scoring.tracking import tracking_options
 

@@ -23,6 +23,16 @@ def test_arms_cover_full_random_methods_bands_and_distilled() -> None:
     assert Arm('random', 0.25).rule(seed=3).seed == 3 and Arm('full').rule(0) is None
 
 
+def test_named_distilled_sets_get_random_arms_of_their_size() -> None:
+    study = {'keep_ratios': [0.1], 'random_like_distilled': True,
+             'distilled': {'pixel': {'dataroot_gt': 'p'}, 'latent': {'dataroot_gt': 'l'}}}
+    arms = expand_arms(study, {'pixel': 0.025, 'latent': 0.025})
+    assert [a.label for a in arms] == ['full', 'random@0.1', 'random@0.025', 'distilled-pixel', 'distilled-latent']
+    assert {a.slug for a in arms if a.method == 'distilled'} == {'distilled-pixel', 'distilled-latent'}
+    assert all(a.keep_ratio == 0.025 for a in arms if a.method == 'distilled')  # Δ random pairs with random@0.025
+    assert [a.label for a in expand_arms(study)][-2:] == ['distilled-pixel', 'distilled-latent']  # sizes unknown
+
+
 def test_bands_can_differ_per_keep_ratio() -> None:
     arms = expand_arms({'keep_ratios': [0.1, 0.25, 0.5],
                         'methods': {'loss_value': {'bands': {'0.1': [0.3, 0.4], 0.5: [0.0, 0.05]}}}})

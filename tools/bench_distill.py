@@ -32,8 +32,8 @@ import srprune_basicsr  # noqa: F401  (must precede basicsr: it installs the tor
 from basicsr.models import build_model
 # isort: on
 from srprune_basicsr.bicubic import imresize_tensor
-from srprune_basicsr.data.prepare import PrepareConfig, prepare
 from srprune_basicsr.distill.augment import Draw, augment_pair
+from srprune_basicsr.prepare import PrepareConfig, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared' / 'data'

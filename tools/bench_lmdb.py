@@ -37,8 +37,9 @@ import srprune_basicsr  # noqa: F401  (must precede basicsr: it installs the tor
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 # isort: on
 from srprune_basicsr.bicubic import imresize_uint8
-from srprune_basicsr.data.lmdb_tools import iter_values, read_meta_info, rebuild_lmdbs
-from srprune_basicsr.data.prepare import GT_FOLDER, PrepareConfig, crop_positions, lq_folder, mod_crop, prepare
+from srprune_basicsr.formats.lmdb import iter_values, read_meta_info
+from srprune_basicsr.prepare import GT_FOLDER, PrepareConfig, crop_positions, lq_folder, mod_crop, prepare
+from srprune_basicsr.rebuild import rebuild_lmdbs
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 SETS = ('T91', 'BSD200', 'DIV2K_valid_crop256')

@@ -23,8 +23,9 @@ import torch
 import srprune_basicsr  # noqa: F401  (must precede basicsr: it installs the torchvision shim)
 from basicsr.archs import build_network
 # isort: on
-from srprune_basicsr.data.lmdb_tools import read_meta_info, rebuild_lmdbs
-from srprune_basicsr.data.prepare import PrepareConfig, prepare
+from srprune_basicsr.formats.lmdb import read_meta_info
+from srprune_basicsr.prepare import PrepareConfig, prepare
+from srprune_basicsr.rebuild import rebuild_lmdbs
 from srprune_basicsr.scoring.runner import build_score_dataset, run_scoring
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'

@@ -35,9 +35,11 @@ from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 from basicsr.utils import get_root_logger, make_exp_dirs
 from basicsr.utils.options import parse_options
 # isort: on
-from srprune_basicsr.data.lmdb_tools import read_meta_info, rebuild_lmdbs
-from srprune_basicsr.data.prepare import PrepareConfig, prepare
-from srprune_basicsr.scoring.uncertainty import History, score_history
+from srprune_basicsr.formats.history import History
+from srprune_basicsr.formats.lmdb import read_meta_info
+from srprune_basicsr.prepare import PrepareConfig, prepare
+from srprune_basicsr.rebuild import rebuild_lmdbs
+from srprune_basicsr.scoring.dynamic_uncertainty import score_history
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 CONFIGS = {'off': None, 'train_crop': {'view': 'train_crop', 'window': 2},

@@ -20,7 +20,7 @@ fi
 python - "$REPO" <<'PY'
 import sys, yaml
 repo = sys.argv[1]
-opt = yaml.safe_load(open(f'{repo}/options/demo/train_SRCNN_x2_demo.yml'))
+opt = yaml.safe_load(open(f'{repo}/srprune_basicsr/presets/demo/train_SRCNN_x2_demo.yml'))
 opt['name'] = 'proxy_study_x2'
 opt['datasets']['train'].update(dataroot_gt='datasets/study_x2/HR_sub.lmdb',
                                 dataroot_lq='datasets/study_x2/LR_bicubic_X2_sub.lmdb', gt_size=48)

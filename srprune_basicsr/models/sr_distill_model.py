@@ -41,32 +41,8 @@ from srprune_basicsr.distill.augment import Draw, augment_pair
 from srprune_basicsr.distill.export import contact_sheet, to_uint8, write_distilled
 from srprune_basicsr.distill.grouping import group_keys
 from srprune_basicsr.distill.matching import gradient_distance
+from srprune_basicsr.distill.options import distill_options
 from srprune_basicsr.distill.real_images import RealImages
-
-DEFAULTS = {'space': 'pixel', 'images_per_group': 1, 'init': 'real', 'scales': None, 'real_batch': 16, 'crop': None,
-            'syn_size': None, 'outer_loop': 1, 'inner_steps': 0, 'lr_net': 0.01, 'loss': 'l1', 'flips': True,
-            'rotations': True, 'real_limit_gb': 8.0, 'sheet_groups': 8, 'finetune_prior': False,
-            'export_scales': [2, 3, 4], 'channels_last': 'auto'}
-SPACES, INITS, LOSSES = ('pixel', 'latent'), ('real', 'noise'), ('l1', 'mse')
-
-
-def check_distill_options(block: dict, opt: dict) -> dict:
-    """``distill:`` options with defaults; every error names the key."""
-    unknown = set(block) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f'distill: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}')
-    options = {**DEFAULTS, **block}
-    for key, allowed in (('space', SPACES), ('init', INITS), ('loss', LOSSES)):
-        if options[key] not in allowed:
-            raise ValueError(f'distill:{key} must be one of {allowed}, got {options[key]!r}')
-    options['scales'] = [int(s) for s in (options['scales'] or [opt['scale']])]
-    for key in ('images_per_group', 'real_batch', 'outer_loop'):
-        if not isinstance(options[key], int) or options[key] < 1:
-            raise ValueError(f'distill:{key} must be a positive integer, got {options[key]!r}')
-    if options['space'] == 'latent' and 'network_prior' not in opt:
-        raise ValueError('distill:space latent needs network_prior (a registered generator with decode(), and '
-                         'encode() for init: real) and path:pretrain_network_prior')
-    return options
 
 
 class SyntheticSet(nn.Module):
@@ -91,11 +67,11 @@ class SRDistillModel(BaseModel):
         super().__init__(opt)
         if opt.get('dist'):
             raise ValueError('SRDistillModel runs in one process; start it without --launcher pytorch')
-        self.options = check_distill_options(dict(opt.get('distill') or {}), opt)
+        self.options = distill_options(opt.get('distill'), opt)
         self.seed = int(opt.get('manual_seed') or 0)
         train = opt['datasets']['train']
         backend = train.get('io_backend', {}).get('type', 'disk')
-        self.real = RealImages(train['dataroot_gt'], backend, self.device, self.options['real_limit_gb'])
+        self.real = RealImages(train['dataroot_gt'], backend, self.device, self.options.real_limit_gb)
         groups = group_keys(self.real.keys, train.get('groups'))
         self.group_names = list(groups)
         self.group_members = [np.asarray(v) for v in groups.values()]
@@ -108,46 +84,46 @@ class SRDistillModel(BaseModel):
         if not self.resuming:
             self.write_sheet('contact_start.png', 'start of distillation')
         get_root_logger().info(
-            f"SRDistillModel: {self.options['space']} space, {len(self.group_names)} groups x "
-            f"{self.options['images_per_group']} synthetic image(s) of {self.size} px from {len(self.real.keys)} real "
-            f"sub-images; scales {self.options['scales']}, crop {self.crop}, real batch {self.options['real_batch']}")
+            f"SRDistillModel: {self.options.space} space, {len(self.group_names)} groups x "
+            f"{self.options.images_per_group} synthetic image(s) of {self.size} px from {len(self.real.keys)} real "
+            f"sub-images; scales {list(self.options.scales)}, crop {self.crop}, real batch {self.options.real_batch}")
 
     # ----------------------------------------------------------------- set-up
     def _check_sizes(self) -> None:
         options, name = self.options, self.opt['datasets']['train'].get('name', 'train')
         for group, members in zip(self.group_names, self.group_members, strict=True):
-            if len(members) < options['images_per_group']:
-                raise ValueError(f"distill:images_per_group {options['images_per_group']} is larger than group "
+            if len(members) < options.images_per_group:
+                raise ValueError(f"distill:images_per_group {options.images_per_group} is larger than group "
                                  f'{group!r} of datasets:{name} ({len(members)} sub-images)')
         real = min(self.real.size)
-        self.size = int(options['syn_size'] or real)
-        step = math.lcm(*options['scales'])
-        self.crop = int(options['crop'] or self.size)
+        self.size = int(options.syn_size or real)
+        step = math.lcm(*options.scales)
+        self.crop = int(options.crop or self.size)
         if self.size > real or self.size % step:
             raise ValueError(f'distill:syn_size {self.size} must be at most the sub-image size {real} and a '
-                             f'multiple of {step} (the scales {options["scales"]})')
+                             f'multiple of {step} (the scales {list(options.scales)})')
         if self.crop > self.size or self.crop % step:
             raise ValueError(f'distill:crop {self.crop} must be at most syn_size {self.size} and a multiple of {step}')
 
     def _real_init(self) -> torch.Tensor:
         """A seeded choice of real sub-images of each group, centre-cropped to the synthetic size."""
         rng = np.random.default_rng([self.seed, 0])
-        picks = [rng.choice(m, self.options['images_per_group'], replace=False) for m in self.group_members]
+        picks = [rng.choice(m, self.options.images_per_group, replace=False) for m in self.group_members]
         images = self.real.batch(np.concatenate(picks))
         top = (images.shape[-1] - self.size) // 2
         images = images[..., top:top + self.size, top:top + self.size]
-        return images.reshape(len(picks), self.options['images_per_group'], *images.shape[1:])
+        return images.reshape(len(picks), self.options.images_per_group, *images.shape[1:])
 
     def _initial_data(self) -> tuple[torch.Tensor, nn.Module | None]:
         generator = torch.Generator().manual_seed(self.seed)
-        shape = (len(self.group_names), self.options['images_per_group'])
-        if self.options['space'] == 'pixel':
-            if self.options['init'] == 'real':
+        shape = (len(self.group_names), self.options.images_per_group)
+        if self.options.space == 'pixel':
+            if self.options.init == 'real':
                 return self._real_init(), None
             return torch.rand(*shape, 3, self.size, self.size, generator=generator), None
         prior = self._load_prior()
         with torch.no_grad():
-            if self.options['init'] == 'real':
+            if self.options.init == 'real':
                 latent = prior.encode(self._real_init().flatten(0, 1))
                 return latent.reshape(*shape, *latent.shape[1:]), prior
             latent = prior.encode(torch.zeros(1, 3, self.size, self.size, device=self.device)).shape[1:]
@@ -155,7 +131,7 @@ class SRDistillModel(BaseModel):
 
     def _load_prior(self) -> nn.Module:
         prior = build_network(dict(self.opt['network_prior'])).to(self.device)
-        for method in ('decode',) + (('encode',) if self.options['init'] == 'real' else ()):
+        for method in ('decode',) + (('encode',) if self.options.init == 'real' else ()):
             if not callable(getattr(prior, method, None)):
                 raise ValueError(f"network_prior {self.opt['network_prior']['type']} has no {method}() method")
         path = self.opt['path'].get('pretrain_network_prior')
@@ -166,7 +142,7 @@ class SRDistillModel(BaseModel):
             self.load_network(prior, path, self.opt['path'].get('strict_load_prior', True),
                               self.opt['path'].get('param_key_prior', 'params'))
         prior.eval()
-        prior.requires_grad_(bool(self.options['finetune_prior']))
+        prior.requires_grad_(bool(self.options.finetune_prior))
         return prior
 
     def _setup_optimizers(self) -> None:
@@ -174,7 +150,7 @@ class SRDistillModel(BaseModel):
         optim = dict(train['optim_syn'])
         optim_type = optim.pop('type', 'SGD')
         groups = [{'params': [self.syn.data]}]
-        if self.syn.prior is not None and self.options['finetune_prior']:
+        if self.syn.prior is not None and self.options.finetune_prior:
             prior_optim = dict(train.get('optim_prior') or {'lr': optim['lr'] * 0.01})
             groups.append({'params': list(self.syn.prior.parameters()), 'lr': prior_optim['lr']})
         self.optimizer_syn = getattr(torch.optim, optim_type)(groups, **optim)
@@ -188,12 +164,12 @@ class SRDistillModel(BaseModel):
         self.batch_groups = [int(g) for g in data['group']]
 
     def _loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.l1_loss(output, target) if self.options['loss'] == 'l1' else F.mse_loss(output, target)
+        return F.l1_loss(output, target) if self.options.loss == 'l1' else F.mse_loss(output, target)
 
     @property
     def channels_last(self) -> bool:
         """NHWC convolutions (faster with cuDNN on recent GPUs); ``auto`` = on a GPU."""
-        setting = self.options['channels_last']
+        setting = self.options.channels_last
         return self.device.type == 'cuda' if setting == 'auto' else bool(setting)
 
     def _matching_network(self, scale: int, iteration: int) -> nn.Module:
@@ -209,8 +185,8 @@ class SRDistillModel(BaseModel):
         """Match one group's gradients and backpropagate into its synthetic data; returns the distance."""
         options = self.options
         members = self.group_members[group]
-        picks = rng.choice(members, options['real_batch'], replace=len(members) < options['real_batch'])
-        draw = Draw.sample(rng, options['flips'], options['rotations'])
+        picks = rng.choice(members, options.real_batch, replace=len(members) < options.real_batch)
+        draw = Draw.sample(rng, options.flips, options.rotations)
         real_hr = self.real.batch(picks)
         real_hr, real_lr = augment_pair(real_hr, imresize_tensor(real_hr, 1 / scale), draw, self.crop, scale)
         real_grads = torch.autograd.grad(self._loss(net(self._layout(real_lr)), real_hr), params)
@@ -230,7 +206,7 @@ class SRDistillModel(BaseModel):
         for trial in range(trials):
             iteration = 10**9 + trial  # seeds no training iteration uses
             rng = np.random.default_rng([self.seed, 2**32 + trial])
-            scale = self.options['scales'][trial % len(self.options['scales'])]
+            scale = self.options.scales[trial % len(self.options.scales)]
             net = self._matching_network(scale, iteration)
             params = [p for p in net.parameters() if p.requires_grad]
             for group in range(len(self.group_names)):
@@ -238,11 +214,11 @@ class SRDistillModel(BaseModel):
         return total / (trials * len(self.group_names))
 
     def _train_on_synthetic(self, net: nn.Module, rng: np.random.Generator, scale: int) -> None:
-        optimizer = torch.optim.SGD(net.parameters(), lr=self.options['lr_net'])
-        for _ in range(self.options['inner_steps']):
+        optimizer = torch.optim.SGD(net.parameters(), lr=self.options.lr_net)
+        for _ in range(self.options.inner_steps):
             with torch.no_grad():
                 hr = torch.cat([self.syn.images(g) for g in self.batch_groups])
-            draw = Draw.sample(rng, self.options['flips'], self.options['rotations'])
+            draw = Draw.sample(rng, self.options.flips, self.options.rotations)
             hr, lr = augment_pair(hr, imresize_tensor(hr, 1 / scale), draw, self.crop, scale)
             optimizer.zero_grad()
             self._loss(net(lr), hr).backward()
@@ -250,10 +226,10 @@ class SRDistillModel(BaseModel):
 
     def optimize_parameters(self, current_iter: int) -> None:
         rng = np.random.default_rng([self.seed, current_iter])
-        scale = self.options['scales'][(current_iter - 1) % len(self.options['scales'])]
+        scale = self.options.scales[(current_iter - 1) % len(self.options.scales)]
         net = self._matching_network(scale, current_iter)
         params = [p for p in net.parameters() if p.requires_grad]
-        for round_ in range(self.options['outer_loop']):
+        for round_ in range(self.options.outer_loop):
             self.optimizer_syn.zero_grad(set_to_none=True)
             total = torch.zeros((), device=self.device)
             for group in self.batch_groups:
@@ -262,7 +238,7 @@ class SRDistillModel(BaseModel):
             if self.syn.prior is None:
                 with torch.no_grad():
                     self.syn.data.clamp_(0, 1)  # pixel values stay images
-            if self.options['inner_steps'] and round_ < self.options['outer_loop'] - 1:
+            if self.options.inner_steps and round_ < self.options.outer_loop - 1:
                 self._train_on_synthetic(net, rng, scale)
         self.log_dict = OrderedDict(l_match=float(total) / len(self.batch_groups), scale=scale)
 
@@ -294,7 +270,7 @@ class SRDistillModel(BaseModel):
             return
         rows = []
         with torch.no_grad():
-            for g in range(min(self.options['sheet_groups'], len(self.group_names))):
+            for g in range(min(self.options.sheet_groups, len(self.group_names))):
                 real = to_uint8(self.real.batch(self.group_members[g][:4]))
                 rows.append((self.group_names[g], real, to_uint8(self.syn.images(g))))
         if rows:
@@ -304,11 +280,11 @@ class SRDistillModel(BaseModel):
     def export(self) -> Path:
         """The distilled set as PNG folders and LMDBs in ``experiments/<name>/distilled``."""
         out = Path(self.opt['path']['experiments_root']) / 'distilled'
-        ipg = self.options['images_per_group']
+        ipg = self.options.images_per_group
         names = [f'{g}_syn{k:02d}' for g in self.group_names for k in range(ipg)]
-        scales = [s for s in self.options['export_scales'] if self.size % s == 0]
+        scales = [s for s in self.options.export_scales if self.size % s == 0]
         record = write_distilled(out, names, self.synthetic_uint8(), scales, {
-            'space': self.options['space'], 'groups': len(self.group_names), 'images_per_group': ipg,
+            'space': self.options.space, 'groups': len(self.group_names), 'images_per_group': ipg,
             'source': str(self.opt['datasets']['train']['dataroot_gt']), 'source_images': len(self.real.keys),
             'source_bytes': self.real.stored_bytes, 'image_ratio': len(names) / len(self.real.keys)})
         self.write_sheet('contact_end.png', 'end of distillation')

@@ -3,8 +3,10 @@
 An arm is (method, keep ratio, band offset) trained once per seed: ``full``; ``random`` at each keep
 ratio; each scored method at each keep ratio and band offset (``order: hardest`` after dropping the
 hardest ``band`` share: band 0 = the hardest r, band 0.05 at r = 0.5 = the paper's refined 50%);
-``distilled`` where a distilled set is given. Every ratio is a fraction of the whole set, as in
-``srprune select``.
+``distilled`` where a distilled set is given (``distilled-<name>`` for each of several named sets),
+and, with ``random_like_distilled: true``, a random subset of each distilled set's size, so a
+distilled set is compared with as many real samples. Every ratio is a fraction of the whole set,
+as in ``srprune select``.
 
 ``bands`` is a list (the same offsets at every keep ratio) or a mapping from keep ratio to its
 offsets (``{0.1: [0.0, 0.3], 0.5: [0.0, 0.05]}``), since the band worth trying moves with the
@@ -28,9 +30,12 @@ class Arm:
     method: str            # full | random | distilled | a scored method (loss_value, sobel, ...)
     keep_ratio: float = 1.0
     band: float = 0.0      # drop_hardest before keeping
+    source: str = ''       # the name of a distilled set, when the study names several
 
     @property
     def label(self) -> str:
+        if self.method == 'distilled' and self.source:
+            return f'distilled-{self.source}'
         if self.method in ('full', 'distilled'):
             return self.method
         if self.method == 'random':
@@ -65,13 +70,26 @@ def bands_per_ratio(method: str, bands: list | dict | None, ratios: list[float])
     return per_ratio
 
 
-def expand_arms(study: dict) -> list[Arm]:
-    """All arms of a study option file, in the order they run."""
+def distilled_sets(study: dict) -> dict[str, dict]:
+    """The distilled sets of a study: ``{'': spec}`` for one unnamed set, else name -> spec."""
+    spec = study.get('distilled') or {}
+    return {'': spec} if 'dataroot_gt' in spec else dict(spec)
+
+
+def expand_arms(study: dict, distilled_ratios: dict[str, float] | None = None) -> list[Arm]:
+    """All arms of a study option file, in the order they run.
+
+    ``distilled_ratios`` (set name -> its size as a share of the whole set) places each distilled
+    arm at its size and, with ``random_like_distilled``, adds the random arms of those sizes.
+    """
     ratios = [float(r) for r in study.get('keep_ratios', [0.1, 0.25, 0.5])]
+    distilled_ratios = distilled_ratios or {}
     arms = [Arm('full')] + [Arm('random', r) for r in ratios]
+    if study.get('random_like_distilled'):
+        arms += [Arm('random', r) for r in sorted(set(distilled_ratios.values())) if r not in ratios]
     for method, spec in (study.get('methods') or {}).items():
         per_ratio = bands_per_ratio(method, (spec or {}).get('bands'), ratios)
         arms += [Arm(method, r, b) for r in ratios for b in per_ratio[r] if r + b <= 1 + 1e-9]
-    if study.get('distilled'):
-        arms.append(Arm('distilled'))
+    for name in distilled_sets(study):
+        arms.append(Arm('distilled', distilled_ratios.get(name, 1.0), source=name))
     return arms

@@ -27,11 +27,11 @@ from srprune_basicsr.options import check_keys, load_yaml
 from srprune_basicsr.scoring.runner import check_options, run_scoring
 from srprune_basicsr.selection import select_keys, write_selection
 from srprune_basicsr.study import launcher
-from srprune_basicsr.study.arms import Arm, expand_arms
+from srprune_basicsr.study.arms import Arm, distilled_sets, expand_arms
 from srprune_basicsr.study.evaluate import evaluate_checkpoint
 
 STUDY_KEYS = {'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds', 'keep_ratios',
-              'methods', 'distilled', 'num_gpu'}
+              'methods', 'distilled', 'random_like_distilled', 'num_gpu'}
 BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule', 'checkpoint_freq'}
 
 
@@ -71,6 +71,7 @@ class Study:
         self._check_network(study['train_options'])
         self._scores: dict[str, tuple[np.ndarray, str]] = {}
         self._digests: dict[str, str] = {}
+        self._distilled_ratios: dict[str, float] | None = None
 
     def _check_network(self, template: str) -> None:
         """Build the network once, so a bad ``network_g`` key fails here and not in every training run."""
@@ -129,7 +130,7 @@ class Study:
         opt.update(name=self.run_name(arm, seed), manual_seed=seed, scale=self.scale, network_g=dict(self.network))
         if 'num_gpu' in self.study:
             opt['num_gpu'] = self.study['num_gpu']
-        source = self.study['distilled'] if arm.method == 'distilled' else data
+        source = distilled_sets(self.study)[arm.source] if arm.method == 'distilled' else data
         train = opt['datasets']['train']
         train.update(type='PrunedPairedImageDataset' if keep else 'PairedImageDataset', seeded_shuffle=True,
                      dataroot_gt=str(Path(source['dataroot_gt']).resolve()),
@@ -179,7 +180,14 @@ class Study:
     # ----------------------------------------------------------------- all of it
     def pairs(self) -> list[tuple[Arm, int]]:
         """Every (arm, seed) of the study, in the order they run."""
-        return [(arm, seed) for arm in expand_arms(self.study) for seed in self.seeds]
+        return [(arm, seed) for arm in expand_arms(self.study, self.distilled_ratios()) for seed in self.seeds]
+
+    def distilled_ratios(self) -> dict[str, float]:
+        """Each distilled set's size as a share of the study data (read once)."""
+        if self._distilled_ratios is None:
+            self._distilled_ratios = {name: len(root_keys(spec['dataroot_gt'])) / len(self.keys)
+                                      for name, spec in distilled_sets(self.study).items()}
+        return self._distilled_ratios
 
     def result_path(self, arm: Arm, seed: int) -> Path:
         return self.root / 'results' / f'{arm.slug}_s{seed}.json'

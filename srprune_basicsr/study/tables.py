@@ -93,8 +93,9 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
         ax.errorbar(x, y, yerr=e, marker='o', capsize=3, label=name, linestyle='--' if name == 'random' else '-')
     if 'full' in summary:
         ax.axhline(summary['full'][bench][0], color='k', linewidth=1, label='full')
-    if 'distilled' in summary:
-        ax.axhline(summary['distilled'][bench][0], color='tab:purple', linestyle=':', label='distilled')
+    for arm, row in summary.items():
+        if row['record']['method'] == 'distilled':
+            ax.axhline(row[bench][0], color='tab:purple', linestyle=':', label=arm)
     ax.set_xscale('log')
     ax.set_xlabel('keep ratio')
     ax.set_ylabel(f'{bench} PSNR (dB, Y)')
