@@ -18,11 +18,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from srprune_basicsr.formats.atomic import sha256_of
 from srprune_basicsr.formats.keep import keep_record, write_keep_list
+from srprune_basicsr.options import check_keys, field_names
 
 ORDERS = ('hardest', 'easiest', 'random', 'stratified')
 
@@ -122,30 +124,37 @@ def write_selection(out: str | os.PathLike, kept: Sequence[str], total: int, rul
     return write_keep_list(out, kept, record, overwrite)
 
 
+PRUNE_SOURCES = ('scores', 'score', 'keep')
+
+
 @dataclass(frozen=True)
 class PruneOptions:
     """A ``prune:`` block: where the subset comes from (exactly one source) and, for scores, the rule.
 
     ``scores``: a scores.csv; ``score``: score options (a file or inline) run on the dataset first;
-    ``keep``: a keep.txt. The rule fields are those of ``SelectionRule``.
+    ``keep``: a keep.txt. The other keys are the fields of ``SelectionRule``.
     """
 
-    scores: str | None = None
-    score: str | dict | None = None
-    keep: str | None = None
-    keep_ratio: float | None = None
-    order: str = 'hardest'
-    drop_hardest: float = 0.0
-    seed: int = 0
-    strata: int = 50
-    log_strata: bool = False
+    source: str
+    value: str | dict
+    rule: SelectionRule | None
 
-    def __post_init__(self) -> None:
-        if sum(v is not None for v in (self.scores, self.score, self.keep)) != 1:
-            raise ValueError('give exactly one of "scores" (a scores.csv, with a rule), "score" (a scorer to run '
-                             'first, with a rule) or "keep" (a keep.txt)')
-
-    def rule(self) -> SelectionRule:
-        if self.keep_ratio is None:
-            raise ValueError('keep_ratio is needed with "scores" or "score"')
-        return SelectionRule(self.keep_ratio, self.order, self.drop_hardest, self.seed, self.strata, self.log_strata)
+    @classmethod
+    def from_block(cls, block: Any, where: str) -> PruneOptions:
+        """Parse a ``prune:`` mapping; errors name ``where`` and the key."""
+        if not isinstance(block, dict):
+            raise ValueError(f'{where}: expected a mapping of options, got {block!r}')
+        check_keys(block, PRUNE_SOURCES + tuple(field_names(SelectionRule)), where)
+        given = [key for key in PRUNE_SOURCES if key in block]
+        if len(given) != 1:
+            raise ValueError(f'{where}: give exactly one of "scores" (a scores.csv, with a rule), "score" (a scorer '
+                             'to run first, with a rule) or "keep" (a keep.txt)')
+        if given[0] == 'keep':
+            return cls('keep', block['keep'], None)
+        fields = {key: value for key, value in block.items() if key not in PRUNE_SOURCES}
+        if 'keep_ratio' not in fields:
+            raise ValueError(f'{where}: keep_ratio is needed with "{given[0]}"')
+        try:
+            return cls(given[0], block[given[0]], SelectionRule(**fields))
+        except ValueError as err:
+            raise ValueError(f'{where}: {err}') from None

@@ -42,8 +42,9 @@ def cmd_score_history(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
-    p = sub.add_parser('score', help='score every training sample (loss_value | random | sobel | bicubic_psnr), '
-                       'or recompute dynamic uncertainty from a recorded history', formatter_class=fmt,
+    p = sub.add_parser('score', help="score every training sample with the option file's registered scorer "
+                       "(method:, e.g. loss_value), or recompute dynamic uncertainty from a recorded history",
+                       formatter_class=fmt,
                        epilog='example: srprune score -opt options/score/score_SRCNN_x2.yml\n'
                               '         torchrun --nproc_per_node=2 -m srprune_basicsr score -opt X.yml '
                               '--launcher pytorch\n'

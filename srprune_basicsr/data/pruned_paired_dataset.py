@@ -23,7 +23,6 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from srprune_basicsr.formats.keep import read_keep_list
 from srprune_basicsr.formats.keys import key_of_path
 from srprune_basicsr.formats.scores import match_dataset, read_scores
-from srprune_basicsr.options import option_block
 from srprune_basicsr.scoring.runner import check_options, load_options, run_scoring
 from srprune_basicsr.selection import PruneOptions, select_indices
 
@@ -48,22 +47,17 @@ class PrunedPairedImageDataset(PairedImageDataset):
                                f'{self.total} samples' + (f' ({prune})' if prune else ''))
 
     def _kept_indices(self, block: dict, name: str) -> list[int]:
-        try:
-            prune = option_block(PruneOptions, block, f'datasets:{name}:prune')
-            rule = None if prune.keep else prune.rule()
-        except ValueError as err:
-            where = '' if str(err).startswith('datasets:') else f'datasets:{name}:prune: '
-            raise ValueError(f'{where}{err}') from None
-        if prune.keep:
-            keep = read_keep_list(prune.keep)
+        prune = PruneOptions.from_block(block, f'datasets:{name}:prune')
+        if prune.source == 'keep':
+            keep = read_keep_list(prune.value)
             position = {k: i for i, k in enumerate(self.keys)}
             missing = [k for k in keep if k not in position]
             if missing:
-                raise ValueError(f"{prune.keep}: {len(missing)} key(s) not in the dataset, e.g. {missing[:5]}")
+                raise ValueError(f"{prune.value}: {len(missing)} key(s) not in the dataset, e.g. {missing[:5]}")
             return sorted(position[k] for k in keep)
-        scores_path = prune.scores or self._score_first(prune.score, name)
+        scores_path = prune.value if prune.source == 'scores' else self._score_first(prune.value, name)
         scores = match_dataset(read_scores(scores_path), self.keys)
-        kept = select_indices(scores, rule)
+        kept = select_indices(scores, prune.rule)
         self.all_scores, self.kept_scores = scores, scores[kept]
         return kept.tolist()
 

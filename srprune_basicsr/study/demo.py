@@ -115,7 +115,7 @@ def run_demo(workdir: Path, iters: int | None = None, scale: int = 2, overwrite:
     option_file = launcher.write_option_file(workdir / 'options' / f"{proxy['name']}.yml", proxy)
     checkpoint = launcher.train(option_file.relative_to(workdir), workdir) / 'models' / 'net_g_latest.pth'
     study = Study(demo_study(workdir, scale, iters, proxy, checkpoint), workdir / 'study')
-    records = study.run(log=False)
+    records = study.run()  # one line per finished run: the demo trains for minutes
     holdout = next(iter(study.study['benchmarks']))
     results = {'bicubic': bicubic_metrics(workdir, scale),
                'SRCNN proxy (full)': evaluate_checkpoint(proxy['network_g'], checkpoint, study.study['benchmarks'],

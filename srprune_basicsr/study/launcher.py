@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from srprune_basicsr.options import load_yaml
+
 
 def write_option_file(path: Path, opt: dict) -> Path:
     """A BasicSR option file as ``srprune train`` reads it."""
@@ -27,5 +29,5 @@ def train(option_file: str | os.PathLike, cwd: str | os.PathLike) -> Path:
                           cwd=cwd, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f'{option_file}: training failed:\n{proc.stderr[-2000:]}')
-    name = yaml.safe_load(Path(cwd, option_file).read_text())['name']
+    name = load_yaml(Path(cwd, option_file))['name']
     return Path(cwd) / 'experiments' / name
