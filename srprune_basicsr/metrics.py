@@ -1,4 +1,4 @@
-"""Per-sample reconstruction error, shared by the scorers, the PSNR tracker and the study.
+"""Per-sample reconstruction error, shared by the scorers and the PSNR tracker.
 
 Values are computed per sample of a batch (N, C, H, W) in [0, 1]. ``psnr_per_sample`` stays a
 tensor on the batch's device, so recording it during training adds no host synchronisation;
@@ -10,8 +10,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-MSE_FLOOR = 1e-12  # a perfect reconstruction gets 120 dB, not infinity
+MSE_FLOOR = 1e-12  # scorers: a perfect reconstruction gets an error of -120 dB, not -infinity
+PSNR_FLOOR = 1e-10  # tracker: PSNR is capped at 100 dB, as recorded histories have always been
 ERRORS = ('mse', 'l1', 'psnr')
+
+
+def checked_border(border: object, default: int, option: str = 'score:border') -> int:
+    """``'auto'`` (``default``) or a non-negative number of pixels; anything else names the option."""
+    if border == 'auto':
+        return default
+    if not isinstance(border, int) or isinstance(border, bool) or border < 0:
+        raise ValueError(f"{option} must be 'auto' or a non-negative integer, got {border!r}")
+    return border
 
 
 def interior(img: torch.Tensor, border: int, option: str = 'score:border') -> torch.Tensor:
@@ -32,7 +42,7 @@ def psnr_per_sample(pred: torch.Tensor, gt: torch.Tensor, border: int = 0) -> to
     """PSNR (dB, [0, 1] range) of each sample after clamping ``pred`` to [0, 1], ``border`` pixels shaved."""
     pred = interior(pred.detach().clamp(0, 1), border, 'prune_tracking border')
     gt = interior(gt.detach(), border, 'prune_tracking border')
-    return -10 * torch.log10(mse_per_sample(pred, gt).clamp_min(MSE_FLOOR))
+    return -10 * torch.log10(mse_per_sample(pred, gt).clamp_min(PSNR_FLOOR))
 
 
 def per_sample_error(pred: torch.Tensor, gt: torch.Tensor, loss: str) -> np.ndarray:

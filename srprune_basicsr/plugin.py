@@ -2,8 +2,8 @@
 
 The functional_tensor shim precedes the first ``import basicsr``; then the version fixes, the
 builder hooks and the semantics fixes (``_basicsr``); then the plugin's archs, datasets and models
-register with BasicSR's registries; last, the hook callbacks of the features register (PSNR
-tracking on built models, TensorBoard score histograms on the train loader).
+register with BasicSR's registries; last, the hook callbacks of the features register (the scale
+check of paired datasets, PSNR tracking on built models, TensorBoard score histograms).
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ def plug_in() -> None:
     _basicsr.install()
     from srprune_basicsr import archs, data, models  # noqa: F401  (registration side effects)
     from srprune_basicsr._basicsr import hooks
+    from srprune_basicsr.data.pruned_paired_dataset import refuse_unapplied_prune
+    from srprune_basicsr.formats.pairs import check_dataset_scale
     from srprune_basicsr.report import tensorboard
     from srprune_basicsr.scoring import tracking
 
+    hooks.register('dataset', refuse_unapplied_prune, order=10)
+    hooks.register('dataset', check_dataset_scale, order=20)
     hooks.register('model', tracking.attach_if_asked)
     hooks.register('train_loaders', tensorboard.log_prune_histograms)
     _plugged.append(True)

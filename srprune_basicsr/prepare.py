@@ -51,8 +51,12 @@ class PrepareConfig:
     compress_level: int = 3
 
     def __post_init__(self) -> None:
+        if any(not isinstance(s, int) or s < 1 for s in self.scales):
+            raise ValueError(f'--scales must be positive integers (2 3 4), got {list(self.scales)}')
+        if not 0 <= self.compress_level <= 9:
+            raise ValueError(f'--compress-level must be a PNG level from 0 to 9, got {self.compress_level}')
         for s in self.scales:
-            if s < 1 or self.crop % s or self.step % s:
+            if self.crop % s or self.step % s:
                 raise ValueError(f'crop ({self.crop}) and step ({self.step}) must be multiples of every scale '
                                  f'{list(self.scales)}; scale {s} does not divide them')
         if self.step <= 0 or self.crop <= 0 or self.thresh < 0:
@@ -162,7 +166,7 @@ def prepare(hr_dir: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfi
     ``out`` only when complete and verified; the HR folder is only read.
     """
     hr_dir, out = Path(hr_dir), Path(out)
-    files = folder_images(hr_dir)
+    files = folder_images(hr_dir, lmdb_keys=lmdb)
     if not files:
         raise ValueError(f'{hr_dir}: no images found')
     check_unique([p.stem for p in files], f'{hr_dir} (file stems)')
@@ -170,10 +174,12 @@ def prepare(hr_dir: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfi
     if not (lmdb or folders):
         raise ValueError('nothing to write: ask for LMDBs, folders or both')
     level = compress_level if compress_level is not None else (1 if lmdb else 3)
+    if not 0 <= level <= 9:
+        raise ValueError(f'--compress-level must be a PNG level from 0 to 9, got {level}')
     names = output_names(cfg)
     result = PrepareResult(out=out, images=len(files))
     workers = min(workers or os.cpu_count() or 1, len(files))
-    with atomic_output_dir(out, overwrite) as tmp, ExitStack() as stack:
+    with atomic_output_dir(out, overwrite, inputs=[hr_dir], kind='prepare') as tmp, ExitStack() as stack:
         if folders:
             for name in names:
                 (tmp / name).mkdir()
@@ -272,7 +278,7 @@ def prepare_benchmark(hr_dir: str | os.PathLike, out: str | os.PathLike, scales:
     files = folder_images(hr_dir)
     gt_name = benchmark_folders(scales[0], modulus)[0]
     names = [gt_name] + [benchmark_folders(s, modulus)[1] for s in scales]
-    with atomic_output_dir(out, overwrite) as tmp:
+    with atomic_output_dir(out, overwrite, inputs=[hr_dir], kind='benchmark') as tmp:
         for name in names:
             (tmp / name).mkdir()
         for path in files:

@@ -101,7 +101,7 @@ def rebuild_lmdbs(sources: Sequence[str | os.PathLike], keep_path: str | os.Path
         open_source(src).close()
     keep = read_keep_list(keep_path)
     per_source, total = _kept_entries(sources, keep, keep_path)
-    with atomic_output_dir(out, overwrite) as tmp:
+    with atomic_output_dir(out, overwrite, inputs=[*sources, keep_path], kind='rebuild') as tmp:
         for src, entries in zip(sources, per_source, strict=True):
             _copy_values(src, entries, len(entries) / total, tmp / src.name, progress)
             ensure_verified(tmp / src.name)

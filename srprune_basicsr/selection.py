@@ -121,7 +121,8 @@ def write_selection(out: str | os.PathLike, kept: Sequence[str], total: int, rul
     record = keep_record(len(kept), total, rule=asdict(rule), description=rule.describe(),
                          scores_file=str(Path(scores_path).resolve()) if scores_path else None,
                          scores_sha256=sha256_of(scores_path) if scores_path else None)
-    return write_keep_list(out, kept, record, overwrite)
+    inputs = [scores_path, Path(scores_path).with_suffix('.json')] if scores_path else []
+    return write_keep_list(out, kept, record, overwrite, inputs)
 
 
 PRUNE_SOURCES = ('scores', 'score', 'keep')
@@ -150,6 +151,10 @@ class PruneOptions:
             raise ValueError(f'{where}: give exactly one of "scores" (a scores.csv, with a rule), "score" (a scorer '
                              'to run first, with a rule) or "keep" (a keep.txt)')
         if given[0] == 'keep':
+            ignored = sorted(set(block) - {'keep'})
+            if ignored:
+                raise ValueError(f'{where}: {ignored} select from scores and mean nothing with "keep" (a fixed list); '
+                                 'remove them')
             return cls('keep', block['keep'], None)
         fields = {key: value for key, value in block.items() if key not in PRUNE_SOURCES}
         if 'keep_ratio' not in fields:

@@ -95,7 +95,7 @@ def test_baselines(score_setup: tuple[Path, dict], tmp_path: Path) -> None:
     _, opt = score_setup
     base = {k: v for k, v in opt.items() if k not in ('network_g', 'path')}
     rand = [read_scores(run_scoring(dict(base, method='random', score={'seed': s}), tmp_path / f'r{s}.csv',
-                                    progress=False)) for s in (0, 0, 1)]
+                                    progress=False, overwrite=True)) for s in (0, 0, 1)]
     assert np.array_equal(rand[0].values, rand[1].values) and not np.array_equal(rand[0].values, rand[2].values)
     sobel = read_scores(run_scoring(dict(base, method='sobel', score={}), tmp_path / 'sobel.csv', progress=False))
     assert (sobel.values > 0).all()

@@ -24,7 +24,7 @@ def test_scores_round_trip_exactly(tmp_path: Path) -> None:
     assert scores.keys == KEYS and np.array_equal(scores.values, values)
     assert scores.meta['method'] == 'test' and scores.meta['count'] == 100
     first = (tmp_path / 'scores.csv').read_bytes()
-    write_scores(tmp_path / 'scores.csv', KEYS, values, method='test')
+    write_scores(tmp_path / 'scores.csv', KEYS, values, method='test', overwrite=True)
     assert (tmp_path / 'scores.csv').read_bytes() == first
 
 

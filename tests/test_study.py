@@ -14,7 +14,7 @@ from srprune_basicsr.study.runner import load_study
 
 def test_arms_cover_full_random_methods_bands_and_distilled() -> None:
     arms = expand_arms({'keep_ratios': [0.1, 0.5], 'methods': {'loss_value': {'bands': [0, 0.05, 0.6]}},
-                        'distilled': {'dataroot_gt': 'x'}})
+                        'distilled': {'dataroot_gt': 'x', 'dataroot_lq': 'y'}})
     labels = [a.label for a in arms]
     assert labels == ['full', 'random@0.1', 'random@0.5', 'loss_value@0.1', 'loss_value@0.1+0.05',
                       'loss_value@0.1+0.6', 'loss_value@0.5', 'loss_value@0.5+0.05', 'distilled']
@@ -25,7 +25,8 @@ def test_arms_cover_full_random_methods_bands_and_distilled() -> None:
 
 def test_named_distilled_sets_get_random_arms_of_their_size() -> None:
     study = {'keep_ratios': [0.1], 'random_like_distilled': True,
-             'distilled': {'pixel': {'dataroot_gt': 'p'}, 'latent': {'dataroot_gt': 'l'}}}
+             'distilled': {'pixel': {'dataroot_gt': 'p', 'dataroot_lq': 'pl'},
+                           'latent': {'dataroot_gt': 'l', 'dataroot_lq': 'll'}}}
     arms = expand_arms(study, {'pixel': 0.025, 'latent': 0.025})
     assert [a.label for a in arms] == ['full', 'random@0.1', 'random@0.025', 'distilled-pixel', 'distilled-latent']
     assert {a.slug for a in arms if a.method == 'distilled'} == {'distilled-pixel', 'distilled-latent'}
@@ -161,7 +162,7 @@ def test_recipe_follows_what_is_trained_not_how_it_is_logged(tiny_data: Path, tm
     assert recipe(methods={'loss_value': {'scores': str(scores), 'bands': [0.0, 0.25]}}) == base  # more arms
     assert recipe(budget={'total_iter': 11}) != base
     assert recipe(network_g={'d': 16}) != base
-    write_scores(scores, keys, list(range(len(keys)))[::-1], 'loss_value')  # rescored: other subsets
+    write_scores(scores, keys, list(range(len(keys)))[::-1], 'loss_value', overwrite=True)  # rescored: other subsets
     assert recipe() != base
 
 

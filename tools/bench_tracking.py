@@ -132,7 +132,7 @@ def time_config(work: Path, option: Path, epochs: int) -> tuple[float, float, in
             data = prefetcher.next()
     sync()
     per_iter = (time.perf_counter() - start) / timed_iters
-    alone = hook_cost(model) if tracker is not None and tracker.options['view'] == 'train_crop' else 0.0
+    alone = hook_cost(model) if tracker is not None and tracker.options.view == 'train_crop' else 0.0
     return per_iter, statistics.median(snapshot_time[1:] or snapshot_time or [0.0]), len(loader), alone
 
 

@@ -1,5 +1,8 @@
 """Network architectures: every ``*_arch.py`` here registers itself with BasicSR's ARCH_REGISTRY on import."""
 
+from srprune_basicsr._basicsr.compat import install_shim
 from srprune_basicsr._basicsr.scan import import_by_suffix
+
+install_shim()  # these modules import basicsr, which needs the shim first
 
 _modules = import_by_suffix(__name__, __file__, '_arch.py')

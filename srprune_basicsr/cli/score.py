@@ -21,7 +21,7 @@ def cmd_score(args: argparse.Namespace, rest: list[str]) -> int:
     dist = args.launcher == 'pytorch'
     if dist:
         init_dist('pytorch')
-    out = run_scoring(opt, args.out, dist=dist)
+    out = run_scoring(opt, args.out, dist=dist, overwrite=args.overwrite)
     if not dist or int(os.environ.get('RANK', 0)) == 0:
         print(f'scores -> {out} (+ {out.with_suffix(".json").name})')
     return 0
@@ -32,9 +32,9 @@ def cmd_score_history(args: argparse.Namespace) -> int:
     from srprune_basicsr.scoring.dynamic_uncertainty import write_uncertainty_scores
 
     history = History.open(args.from_history)
-    window = args.window or history.meta.get('window', 10)
+    window = args.window if args.window is not None else history.meta.get('window', 10)
     out = Path(args.out or history.root.parent / f'scores_du_w{window}.csv')
-    write_uncertainty_scores(history, window, out, dataset=history.meta.get('dataset'),
+    write_uncertainty_scores(history, window, out, overwrite=args.overwrite, dataset=history.meta.get('dataset'),
                              sample_count=len(history.keys), scale=history.meta.get('scale'))
     print(f'dynamic uncertainty, window {window} over {history.count} snapshots -> {out} '
           f'(+ {out.with_suffix(".json").name})')
@@ -57,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
                    help='with --from-history: J, snapshots per sliding window (default: the one trained with)')
     p.add_argument('--out', default=None, help='scores.csv to write (default: out: or experiments/<name>/; '
                    'with --from-history: scores_du_w<J>.csv beside the prune_tracking folder)')
+    p.add_argument('--overwrite', action='store_true', help='replace a score file srprune wrote before')
     p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_score)

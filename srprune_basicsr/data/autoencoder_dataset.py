@@ -27,7 +27,8 @@ class AutoencoderImageDataset(Dataset):
             self.io_backend_opt.update(db_paths=[opt['dataroot_gt']], client_keys=['gt'])
             self.paths = list(self.keys)
         else:
-            self.paths = [str(p) for p in image_files(opt['dataroot_gt'])]
+            files = {p.stem: str(p) for p in image_files(opt['dataroot_gt'])}
+            self.paths = [files[k] for k in self.keys]
 
     def __len__(self) -> int:
         return len(self.paths)

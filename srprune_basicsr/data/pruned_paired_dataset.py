@@ -86,7 +86,7 @@ class PrunedPairedImageDataset(PairedImageDataset):
         opt['dataset']['io_backend'].pop('db_paths', None)
         opt['dataset']['io_backend'].pop('client_keys', None)
         distributed = dist.is_available() and dist.is_initialized()
-        return str(run_scoring(opt, dist=distributed, progress=False, reuse=True))
+        return str(run_scoring(opt, dist=distributed, progress=False, reuse=True, overwrite=True))
 
     def _check_enough(self, opt: dict) -> None:
         batch = opt.get('batch_size_per_gpu')
@@ -99,3 +99,12 @@ class PrunedPairedImageDataset(PairedImageDataset):
         item['key'] = self.keys[index]
         item['index'] = index
         return item
+
+
+def refuse_unapplied_prune(dataset: object, dataset_opt: dict) -> object:
+    """Dataset callback: a ``prune:`` block on a dataset that does not apply it is an error, not a no-op."""
+    if dataset_opt.get('prune') and not isinstance(dataset, PrunedPairedImageDataset):
+        raise ValueError(f"datasets:{dataset_opt.get('name', '?')}: type {dataset_opt.get('type')} does not apply "
+                         'a prune: block, so the full set would train; use type: PrunedPairedImageDataset (paired '
+                         'data) or remove prune:')
+    return dataset

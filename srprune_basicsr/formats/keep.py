@@ -7,13 +7,12 @@ sha256 of the file it came from, and the kept/dropped counts, so a subset can be
 from __future__ import annotations
 
 import datetime
-import json
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from srprune_basicsr.formats.atomic import atomic_write_text
+from srprune_basicsr.formats.atomic import write_with_provenance
+from srprune_basicsr.formats.keys import duplicates
 from srprune_basicsr.formats.meta_info import LmdbError
 from srprune_basicsr.version import __version__
 
@@ -30,7 +29,7 @@ def read_keep_list(path: str | os.PathLike) -> list[str]:
             keys.append(line[:-4] if line.endswith('.png') else line)
     if not keys:
         raise LmdbError(f'{path}: the keep list is empty')
-    dupes = [k for k, n in Counter(keys).items() if n > 1]
+    dupes = duplicates(keys)
     if dupes:
         raise LmdbError(f'{path}: {len(dupes)} duplicate key(s), e.g. {dupes[:5]}')
     return keys
@@ -47,9 +46,8 @@ def keep_text(keys: Sequence[str]) -> str:
     return ''.join(f'{k}\n' for k in keys)
 
 
-def write_keep_list(out: str | os.PathLike, kept: Sequence[str], record: dict, overwrite: bool = False) -> Path:
-    """Write keep.txt and keep.json (``record``) atomically; keep.txt is refused if it exists without ``overwrite``."""
+def write_keep_list(out: str | os.PathLike, kept: Sequence[str], record: dict, overwrite: bool = False,
+                    inputs: Sequence = ()) -> Path:
+    """Write keep.txt and keep.json (``record``) atomically, apart from ``inputs`` (see ``formats.atomic``)."""
     out = Path(out)
-    atomic_write_text(out, keep_text(kept), overwrite)
-    atomic_write_text(out.with_suffix('.json'), json.dumps(record, indent=2) + '\n')
-    return out
+    return write_with_provenance(out, keep_text(kept), out.with_suffix('.json'), record, overwrite, inputs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from srprune_basicsr.formats.meta_info import read_meta_info
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 _SUB_IMAGE = re.compile(r'^(?P<source>.+)_s(?P<index>\d+)$')
+
+
+def valid_key(key: str) -> bool:
+    """Whether BasicSR can hold ``key``: its meta_info.txt splits fields at white space and keys at the first dot."""
+    return bool(key) and '.' not in key and not any(c.isspace() for c in key)
 
 
 def sub_image_key(source_stem: str, index: int) -> str:
@@ -65,7 +71,13 @@ def root_keys(dataroot_gt: str | os.PathLike, backend: str | None = None) -> lis
     backend = backend or backend_of(dataroot_gt)
     if backend == 'lmdb':
         return [e.key for e in read_meta_info(dataroot_gt)]
-    return [p.stem for p in image_files(dataroot_gt)]
+    return sorted(p.stem for p in image_files(dataroot_gt))
+
+
+def duplicates(keys: Sequence[str]) -> list[str]:
+    """Keys that occur more than once, in first-seen order."""
+    counts = Counter(keys)
+    return [k for k, n in counts.items() if n > 1]
 
 
 def dataset_keys(dataset: Any) -> list[str]:

@@ -12,7 +12,6 @@ under a temporary name, verified, synced and only then renamed into place (``ato
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,10 @@ import numpy as np
 from tqdm import tqdm
 
 from srprune_basicsr.formats.atomic import atomic_output_dir
-from srprune_basicsr.formats.keys import is_image
+from srprune_basicsr.formats.keys import duplicates, is_image, valid_key
 from srprune_basicsr.formats.meta_info import META_INFO, LmdbError, MetaEntry, read_meta_info
+
+MIN_PAGE = 4096  # LMDB's page size is at least the OS page
 
 
 def map_size_for(total_bytes: int, count: int) -> int:
@@ -56,8 +57,9 @@ class LmdbWriter:
         self.last_key: bytes | None = None
 
     def put(self, key: str, data: bytes | memoryview, shape: Sequence[int], compress_level: int | None = None) -> None:
-        if '.' in key or not key:
-            raise LmdbError(f'{self.path}: key {key!r} is empty or contains a dot (BasicSR cuts keys at the dot)')
+        if not valid_key(key):
+            raise LmdbError(f'{self.path}: key {key!r} is empty or holds a dot or white space (BasicSR cuts '
+                            'keys at the first dot and meta_info.txt fields at spaces)')
         if key in self.keys:
             raise LmdbError(f'{self.path}: duplicate key {key!r}')
         self.keys.add(key)
@@ -128,17 +130,34 @@ class LmdbWriter:
 
 
 def open_source(path: str | os.PathLike) -> lmdb.Environment:
-    """Open an existing BasicSR LMDB strictly read-only (no lock file written, nothing changed)."""
+    """Open an existing BasicSR LMDB strictly read-only (no lock file written, nothing changed).
+
+    A truncated ``data.mdb`` is refused before any page past its end is touched: reading such a
+    page through the memory map would kill the process with SIGBUS and no message.
+    """
     path = Path(path)
     if not path.exists():
         raise LmdbError(f'{path}: no such LMDB')
-    if not (path / 'data.mdb').is_file():
+    data = path / 'data.mdb'
+    if not data.is_file():
         raise LmdbError(f'{path}: not an LMDB (no data.mdb)')
-    return lmdb.open(str(path), readonly=True, lock=False, subdir=True)
+    size = data.stat().st_size
+    if size < 2 * MIN_PAGE:
+        raise LmdbError(f'{data}: {size} bytes, too short to hold the two LMDB meta pages: the file is truncated')
+    try:
+        env = lmdb.open(str(path), readonly=True, lock=False, subdir=True)
+    except lmdb.Error as err:
+        raise LmdbError(f'{data}: not a readable LMDB ({err})') from None
+    pages, page_size = env.info()['last_pgno'] + 1, env.stat()['psize']  # both read from the meta pages
+    if size < pages * page_size:
+        env.close()
+        raise LmdbError(f'{data}: {size} bytes, but the database spans {pages} pages of {page_size} bytes '
+                        f'({pages * page_size} bytes): the file is truncated')
+    return env
 
 
 def check_unique(keys: Sequence[str], source: str) -> None:
-    dupes = [k for k, n in Counter(keys).items() if n > 1]
+    dupes = duplicates(keys)
     if dupes:
         raise LmdbError(f'{source}: {len(dupes)} duplicate key(s), e.g. {dupes[:5]}')
 
@@ -217,15 +236,29 @@ def image_shape(data: bytes, source: str) -> tuple[int, int, int]:
     return (img.shape[0], img.shape[1], 1 if img.ndim == 2 else img.shape[2])
 
 
-def folder_images(folder: Path) -> list[Path]:
-    """Image files of a folder, sorted; any other file is an error naming it."""
+def folder_images(folder: Path, lmdb_keys: bool = False) -> list[Path]:
+    """Image files of a folder, sorted; any other file, an empty one or a broken symlink is an error naming it.
+
+    With ``lmdb_keys`` the file stems must also be usable as LMDB keys (checked before any work).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f'{folder}: no such folder')
-    files = sorted(p for p in folder.iterdir() if p.is_file())
+    entries = sorted(folder.iterdir())
+    dangling = [p.name for p in entries if p.is_symlink() and not p.exists()]
+    if dangling:
+        raise LmdbError(f'{folder}: {len(dangling)} symlink(s) point at nothing, e.g. {dangling[:5]}')
+    files = [p for p in entries if p.is_file()]
     others = [p.name for p in files if not is_image(p)]
     if others:
         raise LmdbError(f'{folder}: {len(others)} non-image file(s), e.g. {others[:5]}')
+    empty = [p.name for p in files if p.stat().st_size == 0]
+    if empty:
+        raise LmdbError(f'{folder}: {len(empty)} empty (0-byte) image file(s), e.g. {empty[:5]}')
+    unusable = [p.name for p in files if lmdb_keys and not valid_key(p.stem)]
+    if unusable:
+        raise LmdbError(f'{folder}: {len(unusable)} file name(s) that BasicSR\'s meta_info.txt cannot hold as '
+                        f'keys (a space, a dot or a line break in the stem), e.g. {unusable[:5]}; rename them')
     return files
 
 
@@ -236,12 +269,12 @@ def build_lmdb_from_folder(folder: str | os.PathLike, out: str | os.PathLike, ov
     The map size is computed from the file sizes; images are decoded only to record their shape.
     """
     folder, out = Path(folder), Path(out)
-    files = folder_images(folder)
+    files = folder_images(folder, lmdb_keys=True)
     if not files:
         raise LmdbError(f'{folder}: no images')
     check_unique([p.stem for p in files], str(folder))
     total = sum(p.stat().st_size for p in files)
-    with atomic_output_dir(out, overwrite) as tmp:
+    with atomic_output_dir(out, overwrite, inputs=[folder], kind='lmdb') as tmp:
         with LmdbWriter(tmp, map_size_for(total, len(files)), compress_level) as writer:
             for path in tqdm(files, desc=f'lmdb {out.name}', unit='img', disable=not progress):
                 data = path.read_bytes()

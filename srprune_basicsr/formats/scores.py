@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune_basicsr.formats.atomic import atomic_write_text
+from srprune_basicsr.formats.atomic import write_with_provenance
 from srprune_basicsr.version import __version__
 
 HEADER = ['key', 'score']
@@ -59,17 +59,20 @@ def format_scores(keys: Sequence[str], values: Sequence[float]) -> str:
 
 
 def write_scores(path: str | os.PathLike, keys: Sequence[str], values: Sequence[float], method: str,
-                 parameters: dict | None = None, **provenance: object) -> Path:
-    """Write scores.csv and scores.json atomically; refuses NaN/inf and duplicate keys."""
+                 parameters: dict | None = None, overwrite: bool = False, inputs: Sequence = (),
+                 **provenance: object) -> Path:
+    """Write scores.csv and scores.json atomically; refuses NaN/inf and duplicate keys.
+
+    An existing score file is replaced only with ``overwrite`` and only if this package wrote it;
+    neither file may land on one of ``inputs`` (see ``formats.atomic``).
+    """
     path = Path(path)
     values = np.asarray(values, dtype=np.float64)
     _check(keys, values, str(path))
-    atomic_write_text(path, format_scores(keys, values))
     record = {'method': method, 'parameters': parameters or {}, 'count': len(keys),
               'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
               'tool': f'srprune_basicsr {__version__}', **provenance}
-    atomic_write_text(meta_path(path), json.dumps(record, indent=2, default=str) + '\n')
-    return path
+    return write_with_provenance(path, format_scores(keys, values), meta_path(path), record, overwrite, inputs)
 
 
 def _check(keys: Sequence[str], values: np.ndarray, source: str) -> None:

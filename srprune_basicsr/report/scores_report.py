@@ -21,11 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from srprune_basicsr.formats.atomic import atomic_write_text  # noqa: E402
+from srprune_basicsr.formats.atomic import atomic_output_dir  # noqa: E402
 from srprune_basicsr.formats.history import History  # noqa: E402
 from srprune_basicsr.formats.keep import read_keep_list  # noqa: E402
 from srprune_basicsr.formats.keys import is_lmdb  # noqa: E402
-from srprune_basicsr.formats.lmdb import open_source  # noqa: E402
+from srprune_basicsr.formats.lmdb import open_source, read_meta_info  # noqa: E402
 from srprune_basicsr.formats.scores import Scores, match_dataset, read_scores  # noqa: E402
 
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
@@ -129,27 +129,58 @@ def summary(scores: Scores, kept: set[str] | None, correlation: tuple[Path, floa
     return '\n'.join(lines)
 
 
-def write_report(scores_path: str | os.PathLike, out: str | os.PathLike, keep: str | os.PathLike | None = None,
-                 gt_lmdb: str | os.PathLike | None = None,
-                 compare: str | os.PathLike | None = None) -> tuple[dict[str, Path], float | None]:
-    """Write the report files into ``out``; returns (name -> path, Spearman correlation with ``compare``).
+def kept_keys(scores: Scores, keep: str | os.PathLike | None) -> set[str] | None:
+    """The keys of a keep list, all of which must be scored."""
+    if not keep:
+        return None
+    kept = read_keep_list(keep)
+    unknown = sorted(set(kept) - set(scores.keys))
+    if unknown:
+        raise ValueError(f'{keep}: {len(unknown)} kept key(s) are not in {scores.path}, e.g. {unknown[:5]}')
+    return set(kept)
 
-    ``gt_lmdb`` (for the sample grid) defaults to the GT LMDB recorded in scores.json.
+
+def sample_source(scores: Scores, gt_lmdb: str | os.PathLike | None) -> Path | None:
+    """The GT LMDB of the sample grid (given, else the one scores.json names); it must hold every scored key."""
+    gt = gt_lmdb or (scores.meta.get('dataset') or {}).get('dataroot_gt')
+    if not gt or not (is_lmdb(gt) and Path(gt).is_dir()):
+        if gt_lmdb:
+            raise ValueError(f'--gt-lmdb {gt_lmdb}: not an LMDB folder')
+        return None
+    missing = sorted(set(scores.keys) - {e.key for e in read_meta_info(gt)})
+    if missing:
+        raise ValueError(f'{gt}: {len(missing)} scored key(s) are not in this GT LMDB (another dataset?), e.g. '
+                         f'{missing[:5]}')
+    return Path(gt)
+
+
+def write_report(scores_path: str | os.PathLike, out: str | os.PathLike, keep: str | os.PathLike | None = None,
+                 gt_lmdb: str | os.PathLike | None = None, compare: str | os.PathLike | None = None,
+                 overwrite: bool = False) -> tuple[dict[str, Path], float | None]:
+    """Write the report folder ``out``; returns (name -> path, Spearman correlation with ``compare``).
+
+    ``gt_lmdb`` (for the sample grid) defaults to the GT LMDB recorded in scores.json; without one
+    the grid is left out and ``written`` says why (key ``samples_skipped``). The folder is written
+    atomically and, like every output, replaced only with ``overwrite`` (see ``formats.atomic``).
     """
     scores = read_scores(scores_path)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    kept = set(read_keep_list(keep)) if keep else None
-    written = {'histogram': out / 'score_hist.png', 'summary': out / 'summary.md'}
-    plot_histogram(scores, kept, written['histogram'])
-    gt = gt_lmdb or (scores.meta.get('dataset') or {}).get('dataroot_gt')
-    if gt and is_lmdb(gt) and Path(gt).is_dir():
-        written['samples'] = out / 'samples.png'
-        plot_samples(scores, Path(gt), written['samples'])
+    kept = kept_keys(scores, keep)
+    gt = sample_source(scores, gt_lmdb)
     history = scores.meta.get('history')
-    if history and Path(history).is_dir():
-        written['trajectories'] = out / 'trajectories.png'
-        plot_trajectories(scores, History.open(history), kept, written['trajectories'])
     correlation = (Path(compare), rank_correlation(scores, read_scores(compare))) if compare else None
-    atomic_write_text(written['summary'], summary(scores, kept, correlation))
+    written: dict[str, Path] = {}
+    with atomic_output_dir(out, overwrite, inputs=[scores_path, keep, gt, compare], kind='report') as tmp:
+        plot_histogram(scores, kept, tmp / 'score_hist.png')
+        written['histogram'] = out / 'score_hist.png'
+        if gt is not None:
+            plot_samples(scores, gt, tmp / 'samples.png')
+            written['samples'] = out / 'samples.png'
+        else:
+            written['samples_skipped'] = Path('no GT LMDB (give --gt-lmdb)')
+        if history and Path(history).is_dir():
+            plot_trajectories(scores, History.open(history), kept, tmp / 'trajectories.png')
+            written['trajectories'] = out / 'trajectories.png'
+        (tmp / 'summary.md').write_text(summary(scores, kept, correlation))
+        written['summary'] = out / 'summary.md'
     return written, correlation[1] if correlation else None

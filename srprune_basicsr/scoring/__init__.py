@@ -1,1 +1,1 @@
-"""Scoring and selection: score files, selection rules and (later) the scorers themselves."""
+"""Stage 2, scoring: the scorer registry, one module per scorer, the dataset pass, the runner, the PSNR tracker."""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from srprune_basicsr.bicubic import imresize_tensor
-from srprune_basicsr.metrics import interior, per_sample_error
+from srprune_basicsr.metrics import checked_border, interior, per_sample_error
 from srprune_basicsr.scoring.base import Scorer, ScorerContext, register_scorer
 
 
@@ -21,7 +21,7 @@ class BicubicPsnrScorer(Scorer):
 
     def __init__(self, scale: int, border: int | str = 'auto') -> None:
         self.scale = scale
-        self.border = scale if border == 'auto' else int(border)
+        self.border = checked_border(border, scale)
 
     @classmethod
     def from_options(cls, context: ScorerContext) -> BicubicPsnrScorer:

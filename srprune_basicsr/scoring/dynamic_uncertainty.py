@@ -87,12 +87,13 @@ def history_parameters(history: History, window: int) -> dict[str, Any]:
     return {'window': window, **{k: history.meta[k] for k in ('view', 'every', 'crop') if k in history.meta}}
 
 
-def write_uncertainty_scores(history: History, window: int, out: str | os.PathLike,
-                             progress: bool = True, **provenance: Any) -> Path:
-    """Score the history and write scores.csv + scores.json."""
+def write_uncertainty_scores(history: History, window: int, out: str | os.PathLike, progress: bool = True,
+                             overwrite: bool = False, **provenance: Any) -> Path:
+    """Score the history and write scores.csv + scores.json (apart from the history folder)."""
     scores = checked_scores(history, window, progress)
     return write_scores(out, history.keys, scores, method=METHOD, parameters=history_parameters(history, window),
-                        history=str(history.root.resolve()), snapshots=history.count,
+                        overwrite=overwrite, inputs=[history.root], history=str(history.root.resolve()),
+                        snapshots=history.count,
                         snapshot_iters=history.snapshot_iters, **provenance)
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from srprune_basicsr.formats.atomic import sha256_of
-from srprune_basicsr.metrics import interior, per_sample_error
+from srprune_basicsr.metrics import checked_border, interior, per_sample_error
+from srprune_basicsr.options import load_yaml
 from srprune_basicsr.scoring.base import Scorer, ScorerContext, register_scorer
 
 
@@ -29,6 +30,7 @@ def load_proxy(opt: dict) -> tuple[torch.nn.Module, str]:
         raise ValueError('method loss_value needs path:pretrain_network_g (the trained proxy)')
     if not Path(ckpt).is_file():
         raise FileNotFoundError(f'{ckpt}: no such proxy checkpoint')
+    check_trained_scale(Path(ckpt), opt['scale'])
     state = torch.load(ckpt, map_location='cpu', weights_only=True)
     param_key = opt['path'].get('param_key_g', 'params')
     if isinstance(state, dict) and param_key in state:
@@ -40,6 +42,24 @@ def load_proxy(opt: dict) -> tuple[torch.nn.Module, str]:
         raise ValueError(f"{ckpt} does not match network_g {opt['network_g']}: {str(err).splitlines()[0]} "
                          f'{str(err).splitlines()[1:3]}') from None
     return net, sha256_of(ckpt)
+
+
+def check_trained_scale(checkpoint: Path, scale: int) -> None:
+    """Refuse a scale other than the proxy's, when its experiment folder holds the option file it was trained with.
+
+    BasicSR saves ``experiments/<name>/models/net_g_*.pth`` and copies the option file into
+    ``experiments/<name>/``, so ``<checkpoint>/../../*.yml`` names the scale the proxy learned.
+    """
+    if checkpoint.parent.name != 'models':
+        return
+    for option_file in sorted(checkpoint.parent.parent.glob('*.yml')):
+        try:
+            trained = load_yaml(option_file).get('scale')
+        except ValueError:
+            continue
+        if trained is not None and int(trained) != int(scale):
+            raise ValueError(f'{checkpoint}: this proxy was trained at scale {trained} ({option_file}), the score '
+                             f'options say scale {scale}')
 
 
 @register_scorer('loss_value')
@@ -54,7 +74,7 @@ class LossValueScorer(Scorer):
         self.net = net.to(device).eval()
         self.device = device
         self.loss = loss
-        self.border = getattr(net, 'receptive_radius', 0) if border == 'auto' else int(border)
+        self.border = checked_border(border, getattr(net, 'receptive_radius', 0))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.net = self.net.to(memory_format=self.memory_format)

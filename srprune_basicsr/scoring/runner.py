@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from srprune_basicsr.formats.atomic import check_apart, check_replaceable
 from srprune_basicsr.formats.keys import dataset_keys
 from srprune_basicsr.formats.scores import write_scores
 from srprune_basicsr.options import check_keys, load_yaml
@@ -44,6 +45,17 @@ def check_options(opt: dict, source: str) -> None:
     check_keys(opt.get('score') or {}, option_keys(), source, 'score: ')
     if opt.get('method', 'loss_value') not in SCORERS:
         raise ValueError(f"{source}: method must be one of {tuple(SCORERS)}, got {opt.get('method')!r}")
+    check_pass_options(opt.get('score') or {}, opt.get('scale'), source)
+
+
+def check_pass_options(score: dict, scale: int | None, source: str) -> None:
+    """The dataset pass's own ``score:`` keys: a positive batch size, a centre crop that is a multiple of the scale."""
+    batch = score.get('batch_size', 32)
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f'{source}: score:batch_size must be a positive integer, got {batch!r}')
+    crop = score.get('center_crop')
+    if crop is not None and (not isinstance(crop, int) or crop < 1 or (scale and crop % int(scale))):
+        raise ValueError(f'{source}: score:center_crop must be a positive multiple of the scale {scale}, got {crop!r}')
 
 
 def build_scorer(opt: dict, keys: list[str], device: torch.device) -> Scorer:
@@ -55,24 +67,39 @@ build_score_dataset = dataset_pass.build_validation_dataset
 
 
 class Progress:
-    """Append-only record of finished batches for resuming: ``index,score`` lines after a fingerprint."""
+    """Append-only record of finished batches for resuming: ``index,score`` lines after a fingerprint.
+
+    Only complete lines count: a record cut short by an interruption (no final newline, or not
+    ``int,float``) and everything after it are cut off the file and recomputed, so a resumed run
+    writes the same bytes as an uninterrupted one.
+    """
 
     def __init__(self, path: Path, fingerprint: str) -> None:
         self.path = path
         self.done: dict[int, float] = {}
         if path.is_file():
-            lines = path.read_text().splitlines()
-            if lines and lines[0] == fingerprint:
-                for line in lines[1:]:
-                    parts = line.split(',')
-                    if len(parts) == 2 and parts[1]:
-                        self.done[int(parts[0])] = float(parts[1])
+            text = path.read_text()
+            if text.startswith(fingerprint + '\n'):
+                path.write_text(self._read_complete(text))
             else:
                 path.unlink()
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(fingerprint + '\n')
         self.file = open(path, 'a')
+
+    def _read_complete(self, text: str) -> str:
+        """Fill ``done`` from the complete records of ``text``; returns the text up to the first bad one."""
+        lines = text.split('\n')
+        good = [lines[0]]
+        for line in lines[1:-1]:  # the last element follows the final newline: empty, or a cut record
+            index, _, value = line.partition(',')
+            try:
+                self.done[int(index)] = float(value)
+            except ValueError:
+                break
+            good.append(line)
+        return '\n'.join(good) + '\n'
 
     def add(self, indices: np.ndarray, values: np.ndarray) -> None:
         self.file.write(''.join(f'{i},{v:.17g}\n' for i, v in zip(indices.tolist(), values.tolist(), strict=True)))
@@ -131,12 +158,21 @@ def score_pass(scorer: Scorer, dataset: object, batches: list[np.ndarray], recor
     bar.close()
 
 
+def score_inputs(opt: dict) -> list:
+    """What a score run reads: the data roots, the proxy checkpoint, the history (an output never touches them)."""
+    dataset = opt.get('dataset') or {}
+    return [dataset.get('dataroot_gt'), dataset.get('dataroot_lq'), (opt.get('path') or {}).get('pretrain_network_g'),
+            opt.get('history')]
+
+
 def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = False, progress: bool = True,
-                reuse: bool = False) -> Path:
+                reuse: bool = False, overwrite: bool = False) -> Path:
     """Score every sample of ``opt['dataset']``; rank 0 writes scores.csv (+ scores.json).
 
     With ``reuse``, an existing scores.csv whose scores.json carries the same fingerprint (method,
     options, dataset keys and paths, scorer provenance such as the proxy's sha256) is returned as it is.
+    An existing scores.csv is otherwise replaced only with ``overwrite`` (and only if this package
+    wrote it); the output may not touch an input. Both are checked before any scoring.
     """
     from basicsr.utils import get_root_logger
     from basicsr.utils.dist_util import get_dist_info
@@ -144,6 +180,8 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     rank, world = get_dist_info()
     out = Path(out or opt.get('out') or Path('experiments') / opt['name'] / 'scores.csv')
     score = opt.get('score') or {}
+    check_apart(out, score_inputs(opt))
+    check_apart(out.with_suffix('.json'), score_inputs(opt), option=f'the provenance record of {out},')
     dataset = build_score_dataset(opt)
     keys = dataset_keys(dataset)
     scorer = build_scorer(opt, keys, score_device(opt))
@@ -158,6 +196,8 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     if reuse and out.is_file() and _stored_fingerprint(out) == fingerprint:
         get_root_logger().info(f'srprune: reusing {out} (same scorer, options and dataset)')
         return out
+    if rank == 0:
+        check_replaceable(out, overwrite, out.with_suffix('.json'))
     record = Progress(out.with_name(f'{out.name}.progress.rank{rank}'), fingerprint)
     batches = dataset_pass.rank_batches(len(keys), int(score.get('batch_size', 32)), rank, world)
     todo = [b for b in batches if not all(int(i) in record.done for i in b)]
@@ -168,7 +208,8 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
         if missing:
             raise RuntimeError(f'{out}: {len(missing)} sample(s) were not scored, e.g. {missing[:5]}')
         write_scores(out, keys, [merged[i] for i in range(len(keys))], method=scorer.name,
-                     parameters=parameters, fingerprint=fingerprint, **provenance)
+                     parameters=parameters, overwrite=overwrite, inputs=score_inputs(opt), fingerprint=fingerprint,
+                     **provenance)
     if dist:
         import torch.distributed as tdist
 

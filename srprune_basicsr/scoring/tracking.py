@@ -329,7 +329,7 @@ class PruneTracker:
         out = Path(self.options.out)
         if not out.is_absolute():
             out = Path(self.opt['path']['experiments_root']) / out
-        write_uncertainty_scores(history, self.options.window, out, progress=False,
+        write_uncertainty_scores(history, self.options.window, out, progress=False, overwrite=True,
                                  dataset=history.meta.get('dataset'), sample_count=len(self.keys),
                                  scale=self.opt['scale'])
         get_root_logger().info(f'prune_tracking: {history.count} snapshots -> dynamic uncertainty scores {out}')

@@ -70,10 +70,53 @@ def bands_per_ratio(method: str, bands: list | dict | None, ratios: list[float])
     return per_ratio
 
 
+def check_arms(study: dict, source: str) -> list[str]:
+    """Validate seeds, ratios and bands before any arm trains; returns notes on list bands skipped at some ratios.
+
+    A band that fits no keep ratio, or one given for a ratio it does not fit (``{0.5: [0.7]}``), is
+    an error; a band of the list form that fits some ratios only is run at those, with a note.
+    """
+    try:
+        distilled_sets(study)
+    except ValueError as err:
+        raise ValueError(f'{source}: {err}') from None
+    seeds = study.get('seeds', [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ValueError(f'{source}: seeds must be a non-empty list of integers, got {seeds!r}')
+    ratios = study.get('keep_ratios', [0.1, 0.25, 0.5])
+    if not isinstance(ratios, list) or not all(isinstance(r, (int, float)) and 0 < r <= 1 for r in ratios):
+        raise ValueError(f'{source}: keep_ratios must be a list of shares in (0, 1], got {ratios!r}')
+    notes = []
+    for method, spec in (study.get('methods') or {}).items():
+        bands = (spec or {}).get('bands')
+        per_ratio = bands_per_ratio(method, bands, [float(r) for r in ratios])
+        for band in {b for offsets in per_ratio.values() for b in offsets}:
+            if not 0 <= band < 1:
+                raise ValueError(f'{source}: methods:{method}:bands: {band} is not a share in [0, 1)')
+            misfits = [r for r, offsets in per_ratio.items() if band in offsets and r + band > 1 + 1e-9]
+            if misfits and (isinstance(bands, dict) or len(misfits) == len(per_ratio)):
+                raise ValueError(f'{source}: methods:{method}:bands: band {band} at keep ratio {misfits[0]} asks for '
+                                 f'{misfits[0] + band:g} of the set (keep ratio + band must be at most 1)')
+            notes += [f'{method}: band {band:g} skipped at keep ratio {r:g} (keep ratio + band > 1)' for r in misfits]
+    for arm in expand_arms(study):
+        for seed in seeds:
+            arm.rule(seed)  # every selection rule is built once here, so a bad value fails before training
+    return notes
+
+
 def distilled_sets(study: dict) -> dict[str, dict]:
-    """The distilled sets of a study: ``{'': spec}`` for one unnamed set, else name -> spec."""
+    """The distilled sets of a study: ``{'': spec}`` for one unnamed set, else name -> spec (each checked)."""
     spec = study.get('distilled') or {}
-    return {'': spec} if 'dataroot_gt' in spec else dict(spec)
+    sets = {'': spec} if 'dataroot_gt' in spec else dict(spec)
+    for name, one in sets.items():
+        where = f'distilled:{name}' if name else 'distilled'
+        if not isinstance(one, dict) or not {'dataroot_gt', 'dataroot_lq'} <= set(one):
+            raise ValueError(f'{where}: give dataroot_gt and dataroot_lq of a distilled set (or name several sets: '
+                             f'{{pixel: {{dataroot_gt, dataroot_lq}}, ...}}), got {one!r}')
+        unknown = sorted(set(one) - {'dataroot_gt', 'dataroot_lq'})
+        if unknown:
+            raise ValueError(f'{where}: unknown key(s) {unknown}; known: dataroot_gt, dataroot_lq')
+    return sets
 
 
 def expand_arms(study: dict, distilled_ratios: dict[str, float] | None = None) -> list[Arm]:

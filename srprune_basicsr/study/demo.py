@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from srprune_basicsr.formats.atomic import MARKER, UnsafeOutputError, made_by_us, write_marker
 from srprune_basicsr.options import load_yaml
 from srprune_basicsr.prepare import PrepareConfig, benchmark_folders, lq_folder, prepare, prepare_benchmark
 from srprune_basicsr.presets import PRESETS
@@ -104,12 +105,27 @@ def bicubic_metrics(workdir: Path, scale: int) -> dict[str, float]:
     return {name: float(np.mean(v)) for name, v in values.items()}
 
 
-def run_demo(workdir: Path, iters: int | None = None, scale: int = 2, overwrite: bool = False) -> dict[str, float]:
-    """Run the chain, print the result table and where everything is; return PSNR per row."""
+def prepare_workdir(workdir: Path, overwrite: bool) -> Path:
+    """The demo's folder: new, or one the demo made (marked), which ``overwrite`` starts over.
+
+    Anything else (a folder with other files) is refused: the demo never deletes what it did not make.
+    """
+    if workdir.exists() and any(workdir.iterdir()) and not made_by_us(workdir):
+        raise UnsafeOutputError(f'--workdir {workdir} holds files the demo did not make (no {MARKER} inside); '
+                                'choose an empty or new folder')
     if overwrite and workdir.exists():
         shutil.rmtree(workdir)
-    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    if not made_by_us(workdir):
+        write_marker(workdir, 'demo')
+    return workdir
+
+
+def run_demo(workdir: Path, iters: int | None = None, scale: int = 2, overwrite: bool = False) -> dict[str, float]:
+    """Run the chain, print the result table and where everything is; return PSNR per row."""
+    if iters is not None and iters < 1:
+        raise ValueError(f'--iters must be a positive number of iterations, got {iters}')
+    workdir = prepare_workdir(workdir.resolve(), overwrite)
     make_demo_data(workdir)
     proxy = proxy_options(scale, iters)
     option_file = launcher.write_option_file(workdir / 'options' / f"{proxy['name']}.yml", proxy)
@@ -124,7 +140,7 @@ def run_demo(workdir: Path, iters: int | None = None, scale: int = 2, overwrite:
     results.update({row: by_arm[arm] for arm, row in ARMS.items()})
     scores_path = study.method_scores('loss_value')[1]
     refined_keep = study.root / 'keep' / 'loss_value_r0p5_b0p05_s0.txt'
-    report = write_report(scores_path, study.root / 'report', refined_keep)[0]
+    report = write_report(scores_path, study.root / 'report', refined_keep, overwrite=True)[0]
     table = [f"| model (x{scale}, held-out {', '.join(VAL_PHOTOS)}) | PSNR (Y) | SSIM (Y) |", '|---|---|---|']
     table += [f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} |" for name, m in results.items()]
     (workdir / 'results.md').write_text('\n'.join(table) + '\n')

@@ -27,7 +27,7 @@ from srprune_basicsr.options import check_keys, load_yaml
 from srprune_basicsr.scoring.runner import check_options, run_scoring
 from srprune_basicsr.selection import select_keys, write_selection
 from srprune_basicsr.study import launcher
-from srprune_basicsr.study.arms import Arm, distilled_sets, expand_arms
+from srprune_basicsr.study.arms import Arm, check_arms, distilled_sets, expand_arms
 from srprune_basicsr.study.evaluate import evaluate_checkpoint
 
 STUDY_KEYS = {'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds', 'keep_ratios',
@@ -49,6 +49,7 @@ def load_study(path: str | os.PathLike) -> dict:
                              '(score options run on the study data)')
     if 'debug' in study['name']:
         raise ValueError(f'{path}: "debug" in a name changes BasicSR\'s logging; rename the study')
+    check_arms(study, str(path))
     return study
 
 
@@ -57,6 +58,7 @@ class Study:
 
     def __init__(self, study: dict, root: str | os.PathLike | None = None) -> None:
         self.study = study
+        self.notes = check_arms(study, f"study {study['name']}")  # before anything trains
         self.root = Path(root or Path('studies') / study['name']).resolve()
         self.scale = int(study['scale'])
         self.seeds = [int(s) for s in study.get('seeds', [0])]
@@ -105,7 +107,7 @@ class Study:
                 # shards start together: one scores, the others wait here and then reuse its file
                 # (two writers would share one .partial name and the second rename would fail)
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                path = str(run_scoring(opt, out, progress=False, reuse=True))
+                path = str(run_scoring(opt, out, progress=False, reuse=True, overwrite=True))
         return match_dataset(read_scores(path), self.keys), path
 
     def keep_file(self, arm: Arm, seed: int) -> Path | None:
@@ -225,6 +227,9 @@ class Study:
         in the folder, so the last shard to finish (or a plain rerun) writes the complete ones.
         """
         index, count = shard
+        if log:
+            for note in self.notes:
+                print(note, flush=True)
         for number, (arm, seed) in enumerate(self.pairs()):
             out = self.result_path(arm, seed)
             if number % count != index:
