@@ -27,7 +27,10 @@ def load_yaml(path: str | os.PathLike, what: str = 'option file') -> dict:
     try:
         data = yaml.load(path.read_text(), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
     except yaml.YAMLError as err:
-        raise ValueError(f'{path}: not valid YAML ({err})') from None
+        mark = getattr(err, 'problem_mark', None)
+        where = f'{path}:{mark.line + 1}' if mark else str(path)
+        problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
+        raise ValueError(f'{where}: not valid YAML ({problem})') from None
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected a mapping of options, got {type(data).__name__}')
     return data

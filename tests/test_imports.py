@@ -25,7 +25,7 @@ LAYERS = [
     {'archs', 'data', 'models'},
     {'report'},
     {'study'},
-    {'plugin'},
+    {'plugin', 'preflight'},
     {'cli'},
     {'__init__', '__main__'},
 ]

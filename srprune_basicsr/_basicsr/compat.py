@@ -11,6 +11,7 @@ import itself fails without the ``functional_tensor`` shim.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import types
 from collections.abc import Callable
@@ -103,9 +104,26 @@ def _patched_load_resume_state(opt: dict) -> dict | None:
         resume_state_path = opt['path']['resume_state']
     if resume_state_path is None:
         return None
-    resume_state = load_training_state(resume_state_path)
+    resume_state = readable_training_state(resume_state_path)
     check_resume(opt, resume_state['iter'])
     return resume_state
+
+
+def readable_training_state(path: str) -> dict:
+    """Load a training state; a missing or truncated one is an error naming it and the state before it."""
+    import os.path as osp
+
+    try:
+        return load_training_state(path)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        folder, name = osp.split(path)
+        states = sorted((int(f.split('.')[0]) for f in os.listdir(folder) if f.endswith('.state') and
+                         f.split('.')[0].isdigit()), reverse=True) if osp.isdir(folder) else []
+        earlier = [s for s in states if s < int(name.split('.')[0])] if name.split('.')[0].isdigit() else []
+        hint = (f'the earlier state {osp.join(folder, f"{earlier[0]}.state")} would resume: move {name} (and the '
+                f'models/*_{name.split(".")[0]}.pth beside it) away' if earlier else 'no earlier state to resume from')
+        raise ValueError(f'{path}: cannot be read as a training state, it is missing or truncated '
+                         f'({type(err).__name__}); {hint}') from None
 
 
 def _patched_init_dist_pytorch(backend: str, **kwargs: Any) -> None:

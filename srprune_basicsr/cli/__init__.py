@@ -2,21 +2,30 @@
 
 Only the chosen verb's library code is imported, after parsing: ``srprune --help``, ``select`` and
 ``lmdb verify`` import neither torch nor basicsr; the verbs that run BasicSR call ``plug_in()``.
+
+An error the plugin raises for a bad option, file or key (a ``ValueError`` or ``OSError`` raised in
+the plugin's own code) ends the command with one line and exit code 2; anything else keeps its
+traceback, and so does every error under ``--debug``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from srprune_basicsr.cli import demo, lmdb, prepare, report, score, select, study, train
 
 VERBS = (prepare, lmdb, score, select, report, study, demo)
+PACKAGE = Path(__file__).resolve().parents[1]
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='srprune', description='Data-efficient SR training on BasicSR.')
+    parser.add_argument('--debug', action='store_true', help='show the full traceback of any error')
     sub = parser.add_subparsers(dest='command', required=True)
     fmt = argparse.RawDescriptionHelpFormatter
     parser.passthrough = train.add_parsers(sub, fmt)  # type: ignore[attr-defined]
@@ -25,21 +34,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def raised_by_plugin(err: BaseException) -> bool:
+    """Whether the error was raised in the plugin's own code (a check), not deep inside a library."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE)
+
+
+def run(command: Callable[[], int], name: str, debug: bool) -> int:
+    """Run a verb; the plugin's own errors become one line on stderr and exit code 2."""
+    try:
+        return command()
+    except USER_ERRORS as err:
+        if debug or not raised_by_plugin(err):
+            raise
+        print(f'srprune {name}: error: {err}', file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(argv) and argv[0] == '--debug'
+    argv = argv[1:] if debug else argv
     parser = build_parser()
     if argv and argv[0] in ('train', 'test'):
         if len(argv) == 1 or argv[1] in ('-h', '--help'):
             parser.passthrough[argv[0]].print_help()
             return 0
         command = train.cmd_train if argv[0] == 'train' else train.cmd_test
-        return command(argparse.Namespace(command=argv[0]), argv[1:])
+        namespace = argparse.Namespace(command=argv[0])
+        return run(lambda: command(namespace, argv[1:]), argv[0], debug or '--debug' in argv)
     args = parser.parse_args(argv)
-    try:
-        return args.func(args, [])
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f'srprune {args.command}: error: {err}', file=sys.stderr)
-        return 2
+    return run(lambda: args.func(args, []), args.command, debug)
 
 
 if __name__ == '__main__':

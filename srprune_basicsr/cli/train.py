@@ -39,12 +39,24 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     plug_in()  # compat fixes + registration before BasicSR runs
     from basicsr.train import train_pipeline
 
+    from srprune_basicsr.preflight import check_training_options, option_file_of
+
+    option_file = option_file_of(rest)
+    if option_file:  # before BasicSR creates experiments/<name>: a refused run leaves nothing behind
+        check_training_options(option_file)
+
     return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
 
 
 def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
     plug_in()
     from basicsr.test import test_pipeline
+
+    from srprune_basicsr.preflight import check_training_options, option_file_of
+
+    option_file = option_file_of(rest)
+    if option_file:
+        check_training_options(option_file)
 
     return run_basicsr_pipeline(test_pipeline, 'srprune test', rest)
 

@@ -1,0 +1,108 @@
+"""Check a BasicSR option file before ``train_pipeline`` creates ``experiments/<name>``.
+
+A refused run then leaves nothing behind, and the common pitfalls get a message that names the
+file, the key and the fix instead of a traceback from deep inside BasicSR: a number written as a
+string (PyYAML reads ``2e-4`` as text), an unregistered arch, model or dataset type (with the
+registered names closest to it), a missing data root, and the plugin's own blocks (``prune:``,
+``prune_tracking:``, ``distill:``) with the files they name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+from srprune_basicsr.options import load_yaml
+
+NUMBERS = (('train', 'total_iter'), ('train', 'warmup_iter'), ('train', 'optim_g', 'lr'), ('train', 'optim_d', 'lr'),
+           ('train', 'optim_g', 'weight_decay'), ('val', 'val_freq'), ('logger', 'print_freq'),
+           ('logger', 'save_checkpoint_freq'), ('train', 'scheduler', 'eta_min'), ('train', 'scheduler', 'gamma'))
+DATASET_NUMBERS = ('gt_size', 'batch_size_per_gpu', 'num_worker_per_gpu', 'dataset_enlarge_ratio')
+
+
+def closest(name: str, registry: object) -> str:
+    """``name`` is not registered: say so, with the registered names closest to it."""
+    names = sorted(registry._obj_map)  # noqa: SLF001  (BasicSR's Registry has no public listing)
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    return f'{name!r} is not registered' + (f'; did you mean {near}?' if near else f' (registered: {names})')
+
+
+def check_number(opt: dict, keys: tuple[str, ...], source: str) -> None:
+    node = opt
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return
+        node = node[key]
+    if isinstance(node, str):
+        raise ValueError(f"{source}: {':'.join(keys)} is the text {node!r}, not a number: YAML reads 2e-4 as text, "
+                         'write it as !!float 2e-4 (and whole numbers without quotes)')
+
+
+def check_types(opt: dict, source: str) -> None:
+    from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
+
+    model = opt.get('model_type', 'SRModel')
+    if model not in MODEL_REGISTRY._obj_map:  # noqa: SLF001
+        raise ValueError(f'{source}: model_type {closest(model, MODEL_REGISTRY)}')
+    for key in (k for k in opt if k.startswith('network_')):
+        arch = (opt[key] or {}).get('type')
+        if arch not in ARCH_REGISTRY._obj_map:  # noqa: SLF001
+            raise ValueError(f'{source}: {key}:type {closest(str(arch), ARCH_REGISTRY)}')
+    for name, dataset in (opt.get('datasets') or {}).items():
+        kind = (dataset or {}).get('type')
+        if kind not in DATASET_REGISTRY._obj_map:  # noqa: SLF001
+            raise ValueError(f'{source}: datasets:{name}:type {closest(str(kind), DATASET_REGISTRY)}')
+
+
+def check_datasets(opt: dict, source: str) -> None:
+    """Data roots exist, numbers are numbers, and a ``prune:`` block is valid and names existing files."""
+    from srprune_basicsr.selection import PruneOptions
+
+    for name, dataset in (opt.get('datasets') or {}).items():
+        for key in ('dataroot_gt', 'dataroot_lq', 'meta_info_file'):
+            path = dataset.get(key)
+            if path is not None and not Path(path).exists():
+                raise FileNotFoundError(f'{source}: datasets:{name}:{key} {path}: no such file or folder')
+        for key in DATASET_NUMBERS:
+            check_number(opt, ('datasets', name, key), source)
+        if dataset.get('prune'):
+            prune = PruneOptions.from_block(dataset['prune'], f'{source}: datasets:{name}:prune')
+            if prune.source in ('scores', 'keep') and not Path(prune.value).is_file():
+                raise FileNotFoundError(f'{source}: datasets:{name}:prune:{prune.source} {prune.value}: no such file')
+
+
+def check_blocks(opt: dict, source: str) -> None:
+    """The plugin's own blocks, as the components that read them will check them."""
+    from srprune_basicsr.distill.options import distill_options
+    from srprune_basicsr.scoring.tracking import tracking_options
+
+    try:
+        if opt.get('prune_tracking'):
+            tracking_options(opt['prune_tracking'], int(opt.get('scale', 1)))
+        if opt.get('model_type') == 'SRDistillModel':
+            distill_options(opt.get('distill'), opt)
+    except ValueError as err:
+        raise ValueError(f'{source}: {err}') from None
+
+
+def check_training_options(path: str | os.PathLike) -> dict:
+    """Everything above, for the option file of ``srprune train`` (the plugin must be plugged in)."""
+    source = str(path)
+    opt = load_yaml(path)
+    for keys in NUMBERS:
+        check_number(opt, keys, source)
+    check_types(opt, source)
+    check_datasets(opt, source)
+    check_blocks(opt, source)
+    return opt
+
+
+def option_file_of(argv: list[str]) -> str | None:
+    """The ``-opt`` value of a BasicSR command line."""
+    for i, arg in enumerate(argv):
+        if arg == '-opt' and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith('-opt='):
+            return arg.split('=', 1)[1]
+    return None
