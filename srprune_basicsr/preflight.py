@@ -86,10 +86,26 @@ def check_blocks(opt: dict, source: str) -> None:
         raise ValueError(f'{source}: {err}') from None
 
 
-def check_training_options(path: str | os.PathLike) -> dict:
+def apply_forced(opt: dict, forced: list[str], source: str) -> None:
+    """Apply BasicSR's ``--force_yml key:sub=value`` overrides, read as BasicSR reads them."""
+    from basicsr.utils.options import _postprocess_yml_value
+
+    for entry in forced:
+        keys, _, value = entry.partition('=')
+        *parents, last = [k.strip() for k in keys.split(':')]
+        node = opt
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                raise ValueError(f'{source}: --force_yml {entry}: {key!r} is not a section of the option file')
+            node = node[key]
+        node[last] = _postprocess_yml_value(value.strip())
+
+
+def check_training_options(path: str | os.PathLike, forced: list[str] | None = None) -> dict:
     """Everything above, for the option file of ``srprune train`` (the plugin must be plugged in)."""
     source = str(path)
     opt = load_yaml(path)
+    apply_forced(opt, forced or [], source)
     for keys in NUMBERS:
         check_number(opt, keys, source)
     check_types(opt, source)
@@ -98,11 +114,23 @@ def check_training_options(path: str | os.PathLike) -> dict:
     return opt
 
 
-def option_file_of(argv: list[str]) -> str | None:
-    """The ``-opt`` value of a BasicSR command line."""
+def option_file_of(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The ``-opt`` value and the ``--force_yml`` entries of a BasicSR command line."""
+    option_file, forced = None, []
     for i, arg in enumerate(argv):
         if arg == '-opt' and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith('-opt='):
-            return arg.split('=', 1)[1]
-    return None
+            option_file = argv[i + 1]
+        elif arg.startswith('-opt='):
+            option_file = arg.split('=', 1)[1]
+        elif arg == '--force_yml':
+            forced = _values_after(argv, i)
+    return option_file, forced
+
+
+def _values_after(argv: list[str], i: int) -> list[str]:
+    values = []
+    for arg in argv[i + 1:]:
+        if arg.startswith('-'):
+            break
+        values.append(arg)
+    return values

@@ -220,3 +220,21 @@ def test_two_cpu_ranks_record_the_same_history_as_one(tiny_data: Path, tmp_path:
     (va, sa), (vb, sb) = a.rows(0, 16), b.rows(0, 16)
     assert sa.all() and sb.all()  # every sample measured once per snapshot, none twice, none missing
     np.testing.assert_allclose(va, vb, atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('workers,same', [(1, True), (0, False)])
+def test_resume_with_random_augmentation_is_identical_when_loader_workers_reseed(tiny_data: Path, tmp_path: Path,
+                                                                                 workers: int, same: bool) -> None:
+    # random 32 px crops and flips: BasicSR seeds each loader worker afresh every epoch, so a run resumed at an
+    # epoch end draws the same augmentations; with no workers the draws come from the main process's
+    # generator, which training states do not hold, and the resumed run trains on other crops
+    def options(total_iter: int) -> dict:
+        opt = tracking_options(tiny_data, 'du_aug', total_iter=total_iter)
+        opt['datasets']['train'].update(gt_size=32, use_hflip=True, use_rot=True, num_worker_per_gpu=workers)
+        return opt
+
+    whole = train(tmp_path / 'a', options(16))
+    train(tmp_path / 'b', options(8))  # 16 samples, batch 4: the checkpoint at iteration 8 ends epoch 2
+    resumed = train(tmp_path / 'b', options(16), '--auto_resume')
+    assert ((whole / 'scores_du.csv').read_bytes() == (resumed / 'scores_du.csv').read_bytes()) is same

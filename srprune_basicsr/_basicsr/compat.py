@@ -116,6 +116,8 @@ def readable_training_state(path: str) -> dict:
     try:
         return load_training_state(path)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        if 'Weights only load failed' in str(err):
+            raise  # readable, but holds types the safe loader refuses: torch's own message says which
         folder, name = osp.split(path)
         states = sorted((int(f.split('.')[0]) for f in os.listdir(folder) if f.endswith('.state') and
                          f.split('.')[0].isdigit()), reverse=True) if osp.isdir(folder) else []

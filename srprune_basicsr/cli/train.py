@@ -41,9 +41,9 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
 
     from srprune_basicsr.preflight import check_training_options, option_file_of
 
-    option_file = option_file_of(rest)
+    option_file, forced = option_file_of(rest)
     if option_file:  # before BasicSR creates experiments/<name>: a refused run leaves nothing behind
-        check_training_options(option_file)
+        check_training_options(option_file, forced)
 
     return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
 
@@ -54,9 +54,9 @@ def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
 
     from srprune_basicsr.preflight import check_training_options, option_file_of
 
-    option_file = option_file_of(rest)
+    option_file, forced = option_file_of(rest)
     if option_file:
-        check_training_options(option_file)
+        check_training_options(option_file, forced)
 
     return run_basicsr_pipeline(test_pipeline, 'srprune test', rest)
 
