@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from srprune_basicsr.formats.atomic import atomic_output_dir, sha256_of
 from srprune_basicsr.formats.keep import keep_record, keep_text, read_keep_list
+from srprune_basicsr.formats.keys import key_bytes
 from srprune_basicsr.formats.lmdb import (
     META_INFO,
     LmdbError,
@@ -74,7 +75,7 @@ def _copy_values(src: Path, entries: Sequence[MetaEntry], share: float, dst: Pat
             LmdbWriter(dst, map_size_for(int(source_bytes * share), len(entries)), batch=len(entries) + 1) as writer:
         values = []
         for entry in tqdm(entries, desc=f'copy {src.name}', unit='img', disable=not progress, leave=False):
-            value = txn.get(entry.key.encode('ascii'))  # a view into the source: no copy until commit
+            value = txn.get(key_bytes(entry.key))  # a view into the source: no copy until commit
             if value is None:
                 raise LmdbError(f'{src}: key {entry.key!r} is in {META_INFO} but not in the database')
             values.append(value)

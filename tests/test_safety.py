@@ -405,3 +405,51 @@ def test_a_truncated_training_state_names_the_one_before_it(tiny_data: Path, tmp
     write_options(tmp_path / 'b.yml', opt)
     refused(run_cli(['train', '-opt', 'b.yml', '--auto_resume'], tmp_path), f'{latest.name}: cannot be read',
             'truncated', 'the earlier state', '2.state')
+
+
+# ------------------------------------------------------------------ file names
+@pytest.mark.parametrize('disable,ok', [('', True), ('utf8_keys', False)])
+def test_unicode_names_work_end_to_end(tmp_path: Path, disable: str, ok: bool) -> None:
+    photo_crops(tmp_path / 'hr', 2, 96)
+    (tmp_path / 'hr' / 'img000.png').rename(tmp_path / 'hr' / 'café.png')
+    proc = run_cli(['prepare', '--hr', 'hr', '--out', 'sub', '--scales', '2', '--crop', '48', '--step', '48',
+                    '--lmdb'], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'café_s001' in keys_of(tmp_path / 'sub' / 'HR_sub.lmdb') and verify_lmdb(tmp_path / 'sub' / 'HR_sub.lmdb').ok
+    code = ('import srprune_basicsr\n'
+            'from basicsr.data import build_dataset\n'
+            'ds = build_dataset({"name": "u", "type": "PairedImageDataset", "io_backend": {"type": "lmdb"}, '
+            '"dataroot_gt": "sub/HR_sub.lmdb", "dataroot_lq": "sub/LR_bicubic_X2_sub.lmdb", "phase": "val", '
+            '"scale": 2})\n'
+            'print([ds[i]["gt"].shape[-1] for i in range(len(ds))])\n')
+    proc = run_cli(['-c', code], tmp_path, disable=disable, launcher=[sys.executable])
+    assert (proc.returncode == 0) is ok, proc.stderr[-2000:]
+    if ok:
+        assert proc.stdout.strip() == str([48] * 8)
+    else:
+        assert 'UnicodeEncodeError' in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_missing_network_checkpoint_on_resume_is_named(tiny_data: Path, tmp_path: Path) -> None:
+    from conftest import train_options, write_options
+
+    opt = train_options(tiny_data, 'resume_net', total_iter=4)
+    write_options(tmp_path / 'a.yml', opt)
+    assert run_cli(['train', '-opt', 'a.yml'], tmp_path).returncode == 0
+    (tmp_path / 'experiments' / 'resume_net' / 'models' / 'net_g_4.pth').unlink()
+    opt['train']['total_iter'] = 6
+    write_options(tmp_path / 'b.yml', opt)
+    refused(run_cli(['train', '-opt', 'b.yml', '--auto_resume'], tmp_path), '4.state resumes iteration 4',
+            'net_g_4.pth is missing')
+
+
+def test_rule_keys_beside_a_keep_list_are_refused_not_ignored(data: Path, tmp_path: Path) -> None:
+    from basicsr.data import build_dataset
+
+    (tmp_path / 'keep.txt').write_text('\n'.join(keys_of(data / NAMES[0])[:8]) + '\n')
+    opt = {'name': 'kept', 'type': 'PrunedPairedImageDataset', 'io_backend': {'type': 'lmdb'}, 'phase': 'val',
+           'scale': 2, 'dataroot_gt': str(data / NAMES[0]), 'dataroot_lq': str(data / NAMES[1]),
+           'prune': {'keep': str(tmp_path / 'keep.txt'), 'keep_ratio': 0.1}}
+    with pytest.raises(ValueError, match=r"datasets:kept:prune: \['keep_ratio'\] select from scores"):
+        build_dataset(opt)

@@ -2,10 +2,10 @@
 
 basicsr 1.4.2 was released for torch 1.x. On torch 2.14 / torchvision 0.29 and on machines
 without a GPU it breaks in five places: ``functional_tensor``, ``cpu_resume``, ``gloo_launcher``,
-``weights_only`` and ``spawn_workers``. These fixes change no training result; the fixes that do
-(epoch counting, resume epoch, seeded shuffle) are in ``semantics``. Each can be switched off
-(``switches``). ``install_shim()`` must run before ``basicsr`` is first imported, because the
-import itself fails without the ``functional_tensor`` shim.
+``weights_only`` and ``spawn_workers``; and its LMDB reader takes only ASCII keys (``utf8_keys``).
+These fixes change no training result; the fixes that do (epoch counting, resume epoch, seeded
+shuffle) are in ``semantics``. Each can be switched off (``switches``). ``install_shim()`` must run
+before ``basicsr`` is first imported, because the import itself fails without the shim.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ def _patched_load_resume_state(opt: dict) -> dict | None:
         return None
     resume_state = readable_training_state(resume_state_path)
     check_resume(opt, resume_state['iter'])
+    for key, path in opt['path'].items():  # check_resume points every network at its checkpoint of that iteration
+        if key.startswith('pretrain_network') and path and not os.path.isfile(path):
+            raise ValueError(f'{resume_state_path} resumes iteration {resume_state["iter"]}, but its network '
+                             f'checkpoint {path} is missing; move this training state away to resume from the '
+                             'one before it')
     return resume_state
 
 
@@ -186,6 +191,18 @@ def spawn_safe(dataset: Any, dataset_opt: dict) -> Any:
     return dataset
 
 
+def _lmdb_get_utf8(self: Any, filepath: Any, client_key: str) -> bytes | None:
+    """BasicSR's LmdbBackend.get with the key encoded as UTF-8 (BasicSR encodes it as ASCII).
+
+    UTF-8 is ASCII for ASCII keys, so nothing changes for them; a sub-image cut from ``café.png``
+    (key ``café_s001``) is then found instead of raising UnicodeEncodeError in a loader worker.
+    """
+    if client_key not in self._client:
+        raise KeyError(f'client_key {client_key} is not in lmdb clients')
+    with self._client[client_key].begin(write=False) as txn:
+        return txn.get(str(filepath).encode('utf-8'))
+
+
 def install_shim() -> None:
     """The fix that must precede ``import basicsr``."""
     if enabled('functional_tensor'):
@@ -208,3 +225,7 @@ def apply() -> None:
         BaseModel.model_to_device = _patched_model_to_device
     if enabled('spawn_workers'):
         hooks.register('dataset', spawn_safe, order=0)
+    if enabled('utf8_keys'):
+        from basicsr.utils.file_client import LmdbBackend
+
+        LmdbBackend.get = _lmdb_get_utf8

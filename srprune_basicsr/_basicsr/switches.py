@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-VERSION_FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'spawn_workers')
+VERSION_FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'spawn_workers', 'utf8_keys')
 SEMANTICS_FIXES = ('epoch_count', 'resume_epoch', 'seeded_shuffle')
 FIXES = VERSION_FIXES + SEMANTICS_FIXES
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from srprune_basicsr.formats.keys import image_files, root_keys
+from srprune_basicsr.formats.keys import image_files, key_bytes, root_keys
 from srprune_basicsr.formats.lmdb import open_source
 
 
@@ -32,7 +32,7 @@ def _stored(dataroot_gt: str | os.PathLike, backend: str, keys: list[str]) -> It
     if backend == 'lmdb':
         with open_source(dataroot_gt) as env, env.begin() as txn:
             for k in keys:
-                yield f'{dataroot_gt} key {k}', txn.get(k.encode('ascii'))
+                yield f'{dataroot_gt} key {k}', txn.get(key_bytes(k))
         return
     files = {p.stem: p for p in image_files(dataroot_gt)}
     for k in keys:

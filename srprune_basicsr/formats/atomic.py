@@ -177,7 +177,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
         raise OutputExistsError(f'{path} already exists; pass --overwrite to replace it')
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.partial')
-    with open(tmp, 'w') as f:
+    with open(tmp, 'w', encoding='utf-8') as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())

@@ -100,7 +100,7 @@ class History:
         keys_path = root / KEYS
         if not keys_path.is_file():
             raise HistoryError(f'{keys_path}: missing (the column keys of the history)')
-        keys = keys_path.read_text().splitlines()
+        keys = keys_path.read_text(encoding='utf-8').splitlines()
         if len(keys) != header['samples'] or keys_digest(keys) != header['keys_sha256']:
             raise HistoryError(f"{keys_path}: {len(keys)} keys do not match the header's {header['samples']} "
                                f"samples / keys_sha256 in {header_path}")

@@ -23,7 +23,7 @@ def read_keep_list(path: str | os.PathLike) -> list[str]:
     if not path.is_file():
         raise LmdbError(f'{path}: no such keep list')
     keys = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding='utf-8').splitlines():
         line = line.split('#', 1)[0].strip()
         if line:
             keys.append(line[:-4] if line.endswith('.png') else line)

@@ -21,6 +21,11 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '
 _SUB_IMAGE = re.compile(r'^(?P<source>.+)_s(?P<index>\d+)$')
 
 
+def key_bytes(key: str) -> bytes:
+    """A key as stored in an LMDB: UTF-8 (the same bytes as ASCII for ASCII names)."""
+    return key.encode('utf-8')
+
+
 def valid_key(key: str) -> bool:
     """Whether BasicSR can hold ``key``: its meta_info.txt splits fields at white space and keys at the first dot."""
     return bool(key) and '.' not in key and not any(c.isspace() for c in key)

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from srprune_basicsr.formats.atomic import atomic_output_dir
-from srprune_basicsr.formats.keys import duplicates, is_image, valid_key
+from srprune_basicsr.formats.keys import duplicates, is_image, key_bytes, valid_key
 from srprune_basicsr.formats.meta_info import META_INFO, LmdbError, MetaEntry, read_meta_info
 
 MIN_PAGE = 4096  # LMDB's page size is at least the OS page
@@ -49,7 +49,7 @@ class LmdbWriter:
         # commits are not synced one by one; close() syncs once, before the output is renamed
         self.env = lmdb.open(str(self.path), map_size=max(map_size, 1 << 20), subdir=True, readahead=False,
                              meminit=False, sync=False)
-        self.meta = open(self.path / META_INFO, 'w')
+        self.meta = open(self.path / META_INFO, 'w', encoding='utf-8')
         self.pending: list[tuple[bytes, bytes | memoryview]] = []
         self.keys: set[str] = set()
         self.count = 0
@@ -63,7 +63,7 @@ class LmdbWriter:
         if key in self.keys:
             raise LmdbError(f'{self.path}: duplicate key {key!r}')
         self.keys.add(key)
-        self.pending.append((key.encode('ascii'), data))
+        self.pending.append((key_bytes(key), data))
         level = self.compress_level if compress_level is None else compress_level
         self.meta.write(MetaEntry(key, tuple(shape), level).line())
         self.count += 1
@@ -77,7 +77,7 @@ class LmdbWriter:
         if not self.keys.isdisjoint(keys) or len(set(keys)) != len(keys):
             raise LmdbError(f'{self.path}: duplicate keys in a bulk write')
         self.keys.update(keys)
-        self.pending.extend(zip((k.encode('ascii') for k in keys), values, strict=True))
+        self.pending.extend(zip((key_bytes(k) for k in keys), values, strict=True))
         self.meta.write(''.join(e.line() for e in entries))
         self.count += len(entries)
 
@@ -194,7 +194,7 @@ def verify_lmdb(path: str | os.PathLike, decode: bool = False, progress: bool = 
     except LmdbError as err:
         report.problems.append(str(err))
     with env, env.begin(buffers=True) as txn:
-        db_keys = {bytes(k).decode('ascii', 'replace') for k in txn.cursor().iternext(keys=True, values=False)}
+        db_keys = {bytes(k).decode('utf-8', 'replace') for k in txn.cursor().iternext(keys=True, values=False)}
         missing = [k for k in keys if k not in db_keys]
         extra = sorted(db_keys - set(keys))
         if missing:
@@ -207,7 +207,7 @@ def verify_lmdb(path: str | os.PathLike, decode: bool = False, progress: bool = 
             for entry in tqdm(entries, desc=f'decode {path.name}', unit='img', disable=not progress):
                 if entry.key not in db_keys:
                     continue
-                img = cv2.imdecode(np.frombuffer(txn.get(entry.key.encode('ascii')), np.uint8), cv2.IMREAD_UNCHANGED)
+                img = cv2.imdecode(np.frombuffer(txn.get(key_bytes(entry.key)), np.uint8), cv2.IMREAD_UNCHANGED)
                 if img is None:
                     report.problems.append(f'{path}: key {entry.key!r} does not decode as an image')
                     continue
@@ -288,4 +288,4 @@ def iter_values(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
     entries = read_meta_info(path)
     with open_source(path) as env, env.begin() as txn:
         for entry in entries:
-            yield entry.key, txn.get(entry.key.encode('ascii'))
+            yield entry.key, txn.get(key_bytes(entry.key))

@@ -35,7 +35,7 @@ def read_meta_info(lmdb_dir: str | os.PathLike) -> list[MetaEntry]:
     if not path.is_file():
         raise LmdbError(f'{lmdb_dir}: no {META_INFO}, so not a BasicSR LMDB')
     entries = []
-    with open(path) as f:
+    with open(path, encoding='utf-8') as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue

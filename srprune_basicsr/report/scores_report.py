@@ -24,7 +24,7 @@ from scipy.stats import spearmanr  # noqa: E402
 from srprune_basicsr.formats.atomic import atomic_output_dir  # noqa: E402
 from srprune_basicsr.formats.history import History  # noqa: E402
 from srprune_basicsr.formats.keep import read_keep_list  # noqa: E402
-from srprune_basicsr.formats.keys import is_lmdb  # noqa: E402
+from srprune_basicsr.formats.keys import is_lmdb, key_bytes  # noqa: E402
 from srprune_basicsr.formats.lmdb import open_source, read_meta_info  # noqa: E402
 from srprune_basicsr.formats.scores import Scores, match_dataset, read_scores  # noqa: E402
 
@@ -68,7 +68,7 @@ def _load_gt(lmdb_path: Path, keys: Sequence[str]) -> list[np.ndarray]:
     with open_source(lmdb_path) as env, env.begin() as txn:
         images = []
         for key in keys:
-            data = txn.get(key.encode('ascii'))
+            data = txn.get(key_bytes(key))
             img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
             images.append(np.zeros((8, 8, 3), np.uint8) if img is None else img[:, :, ::-1])
         return images

@@ -23,11 +23,15 @@ def write_option_file(path: Path, opt: dict) -> Path:
     return path
 
 
+class RunFailed(ValueError):
+    """A training run ended with an error; the message holds the end of its stderr."""
+
+
 def train(option_file: str | os.PathLike, cwd: str | os.PathLike) -> Path:
     """Train (or resume) the run of ``option_file`` with ``cwd`` as root; returns its experiment folder."""
     proc = subprocess.run([sys.executable, '-m', 'srprune_basicsr', 'train', '-opt', str(option_file), '--auto_resume'],
                           cwd=cwd, capture_output=True, text=True)
     if proc.returncode:
-        raise RuntimeError(f'{option_file}: training failed:\n{proc.stderr[-2000:]}')
+        raise RunFailed(f'{option_file}: training failed:\n{proc.stderr[-2000:]}')
     name = load_yaml(Path(cwd, option_file))['name']
     return Path(cwd) / 'experiments' / name
