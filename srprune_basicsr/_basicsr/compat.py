@@ -106,11 +106,11 @@ def _patched_load_resume_state(opt: dict) -> dict | None:
         return None
     resume_state = readable_training_state(resume_state_path)
     check_resume(opt, resume_state['iter'])
-    for key, path in opt['path'].items():  # check_resume points every network at its checkpoint of that iteration
-        if key.startswith('pretrain_network') and path and not os.path.isfile(path):
-            raise ValueError(f'{resume_state_path} resumes iteration {resume_state["iter"]}, but its network '
-                             f'checkpoint {path} is missing; move this training state away to resume from the '
-                             'one before it')
+    path = opt['path'].get('pretrain_network_g')  # check_resume points it at the checkpoint of that iteration
+    if path and not os.path.isfile(path):
+        raise ValueError(f'{resume_state_path} resumes iteration {resume_state["iter"]}, but its network '
+                         f'checkpoint {path} is missing; move this training state away to resume from the one '
+                         'before it')
     return resume_state
 
 
@@ -120,9 +120,11 @@ def readable_training_state(path: str) -> dict:
 
     try:
         return load_training_state(path)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        if 'Weights only load failed' in str(err):
-            raise  # readable, but holds types the safe loader refuses: torch's own message says which
+    except (FileNotFoundError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        unreadable = isinstance(err, (FileNotFoundError, EOFError)) or any(
+            sign in str(err) for sign in ('PytorchStreamReader', 'zip archive', 'invalid load key', 'truncated'))
+        if not unreadable:
+            raise  # e.g. a weights_only refusal or out of memory: the file is fine, torch's message says what is not
         folder, name = osp.split(path)
         states = sorted((int(f.split('.')[0]) for f in os.listdir(folder) if f.endswith('.state') and
                          f.split('.')[0].isdigit()), reverse=True) if osp.isdir(folder) else []
