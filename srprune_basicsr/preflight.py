@@ -13,6 +13,7 @@ import difflib
 import os
 from pathlib import Path
 
+from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.options import load_yaml
 
 NUMBERS = (('train', 'total_iter'), ('train', 'warmup_iter'), ('train', 'optim_g', 'lr'), ('train', 'optim_d', 'lr'),
@@ -60,10 +61,14 @@ def check_datasets(opt: dict, source: str) -> None:
     from srprune_basicsr.selection import PruneOptions
 
     for name, dataset in (opt.get('datasets') or {}).items():
+        if not isinstance(dataset, dict):
+            raise ValueError(f'{source}: datasets:{name} must be a mapping of dataset options, got {dataset!r}')
         for key in ('dataroot_gt', 'dataroot_lq', 'meta_info_file'):
             path = dataset.get(key)
-            if path is not None and not Path(path).exists():
+            if path is not None and not Path(str(path)).expanduser().exists():
                 raise FileNotFoundError(f'{source}: datasets:{name}:{key} {path}: no such file or folder')
+            if path is not None and key.startswith('dataroot'):
+                check_intact(Path(str(path)).expanduser())
         for key in DATASET_NUMBERS:
             check_number(opt, ('datasets', name, key), source)
         if dataset.get('prune'):

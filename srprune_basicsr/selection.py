@@ -41,6 +41,12 @@ class SelectionRule:
     log_strata: bool = False
 
     def __post_init__(self) -> None:
+        for name, kinds, what in (('keep_ratio', (int, float), 'a number'), ('drop_hardest', (int, float), 'a number'),
+                                  ('seed', int, 'a whole number'), ('strata', int, 'a whole number'),
+                                  ('log_strata', bool, 'true or false')):
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and name != 'log_strata'):
+                raise ValueError(f'{name} must be {what}, got {value!r}')
         if self.order not in ORDERS:
             raise ValueError(f'order must be one of {ORDERS}, got {self.order!r}')
         if not 0 < self.keep_ratio <= 1:

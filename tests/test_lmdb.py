@@ -12,6 +12,7 @@ import pytest
 from conftest import latest_log, psnr_values, run_cli, train_options, write_options
 
 from srprune_basicsr import rebuild
+from srprune_basicsr.formats.atomic import write_marker
 from srprune_basicsr.formats.lmdb import (
     LmdbError,
     LmdbWriter,
@@ -148,7 +149,8 @@ def test_interrupted_rebuild_leaves_nothing_and_rerun_succeeds(sources: list[Pat
         rebuild_lmdbs(sources, keep, tmp_path / 'kept', progress=False)
     assert not (tmp_path / 'kept').exists() and not (tmp_path / 'kept.partial').exists()
     monkeypatch.setattr(rebuild, '_copy_values', real_copy)
-    (tmp_path / 'kept.partial' / 'HR_sub.lmdb').mkdir(parents=True)  # what a killed run leaves
+    (tmp_path / 'kept.partial' / 'HR_sub.lmdb').mkdir(parents=True)  # what a killed run leaves: a half-built
+    write_marker(tmp_path / 'kept.partial', 'rebuild')  # LMDB in a temporary that srprune marked when it began
     result = rebuild_lmdbs(sources, keep, tmp_path / 'kept', progress=False)
     assert result.kept == 4 and all(verify_lmdb(p).ok for p in result.lmdbs)
     assert not (tmp_path / 'kept.partial').exists()

@@ -10,6 +10,7 @@ from basicsr.data import build_dataset
 from conftest import random_image, run_cli
 
 from srprune_basicsr.bicubic import imresize_uint8
+from srprune_basicsr.formats.atomic import write_marker
 from srprune_basicsr.formats.lmdb import read_meta_info, verify_lmdb
 from srprune_basicsr.prepare import PrepareConfig, crop_positions, mod_crop, prepare
 
@@ -106,6 +107,7 @@ def test_rerun_after_interruption_succeeds(hr_folder: Path, tmp_path: Path) -> N
     stale = tmp_path / 'out.partial' / 'HR_sub'
     stale.mkdir(parents=True)
     (stale / 'half_written.png').write_bytes(b'')
+    write_marker(tmp_path / 'out.partial', 'prepare')  # a killed run's temporary carries the marker it began with
     result = prepare(hr_folder, tmp_path / 'out', PrepareConfig(crop=48, step=24, scales=(2,)), workers=1,
                      progress=False)
     assert result.sub_images == 7

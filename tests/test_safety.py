@@ -109,6 +109,7 @@ def test_overwrite_replaces_only_what_srprune_made(tmp_path: Path) -> None:
     assert (folder / 'a.txt').read_text() == 'a'
 
 
+@pytest.mark.slow
 def test_concurrent_rebuilds_never_leave_an_incomplete_output(data: Path, tmp_path: Path) -> None:
     keep = tmp_path / 'keep.txt'
     keep.write_text('\n'.join(keys_of(data / NAMES[0])[::2]) + '\n')
@@ -208,6 +209,7 @@ def score_options(data: Path, tmp_path: Path, **changes: object) -> dict:
     return {**opt, **changes}
 
 
+@pytest.mark.slow
 def test_score_output_rules(data: Path, tmp_path: Path) -> None:
     import yaml
 
@@ -274,6 +276,7 @@ def test_a_progress_record_cut_mid_number_is_recomputed(data: Path, tmp_path: Pa
     assert out.read_bytes() == clean.read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('change,message', [
     ({'score': {'border': -3}}, "score:border must be 'auto' or a non-negative integer, got -3"),
     ({'score': {'center_crop': 47}}, 'score:center_crop must be a positive multiple of the scale 2, got 47'),
@@ -287,6 +290,7 @@ def test_bad_score_numbers_are_named(data: Path, tmp_path: Path, change: dict, m
     assert not (tmp_path / 'x.csv').exists()
 
 
+@pytest.mark.slow
 def test_history_window_zero_is_refused(tmp_path: Path) -> None:
     from srprune_basicsr.formats.history import History
 
@@ -335,6 +339,7 @@ def test_a_list_band_that_fits_some_ratios_runs_there_with_a_note() -> None:
     assert [a.label for a in expand_arms(study) if a.method == 'sobel'] == ['sobel@0.1+0.6']
 
 
+@pytest.mark.slow
 def test_demo_refuses_a_foreign_workdir_and_bad_iterations(tmp_path: Path) -> None:
     (tmp_path / 'mine').mkdir()
     (tmp_path / 'mine' / 'thesis.tex').write_text('precious')
@@ -408,6 +413,7 @@ def test_a_truncated_training_state_names_the_one_before_it(tiny_data: Path, tmp
 
 
 # ------------------------------------------------------------------ file names
+@pytest.mark.slow
 @pytest.mark.parametrize('disable,ok', [('', True), ('utf8_keys', False)])
 def test_unicode_names_work_end_to_end(tmp_path: Path, disable: str, ok: bool) -> None:
     photo_crops(tmp_path / 'hr', 2, 96)
@@ -453,3 +459,23 @@ def test_rule_keys_beside_a_keep_list_are_refused_not_ignored(data: Path, tmp_pa
            'prune': {'keep': str(tmp_path / 'keep.txt'), 'keep_ratio': 0.1}}
     with pytest.raises(ValueError, match=r"datasets:kept:prune: \['keep_ratio'\] select from scores"):
         build_dataset(opt)
+
+
+def test_temporaries_shared_records_and_other_kinds_are_not_taken_for_ours(tmp_path: Path) -> None:
+    photo_crops(tmp_path / 'imgs', 2, 32)
+    (tmp_path / 'x.lmdb.partial').mkdir()
+    (tmp_path / 'x.lmdb.partial' / 'draft.txt').write_text('mine')
+    refused(run_cli(['lmdb', 'build', '--folder', 'imgs', '--out', 'x.lmdb'], tmp_path), 'x.lmdb.partial',
+            'would remove it')
+    assert (tmp_path / 'x.lmdb.partial' / 'draft.txt').read_text() == 'mine'
+    shutil.rmtree(tmp_path / 'x.lmdb.partial')
+    assert run_cli(['lmdb', 'build', '--folder', 'imgs', '--out', 'x.lmdb'], tmp_path).returncode == 0
+    write_scores(tmp_path / 's.csv', keys_of(tmp_path / 'x.lmdb'), np.arange(2.0), method='t')
+    refused(run_cli(['report', '--scores', 's.csv', '--out', 'x.lmdb', '--overwrite'], tmp_path),
+            'no .srprune-output of a report output')  # an LMDB srprune made is still no report folder
+    assert verify_lmdb(tmp_path / 'x.lmdb').ok
+    write_scores(tmp_path / 'res.csv', ['a', 'b'], [1.0, 2.0], method='t')  # its record is res.json
+    (tmp_path / 'res.txt').write_text('my results\n')
+    refused(run_cli(['select', '--scores', 's.csv', '--keep-ratio', '0.5', '--out', 'res.txt', '--overwrite'],
+                    tmp_path), 'res.json does not name srprune_basicsr and res.txt')
+    assert (tmp_path / 'res.txt').read_text() == 'my results\n'

@@ -31,10 +31,10 @@ def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
 
 
 def write_distilled(out: str | os.PathLike, names: Sequence[str], images: Sequence[np.ndarray],
-                    scales: Sequence[int], provenance: dict) -> dict:
+                    scales: Sequence[int], provenance: dict, inputs: Sequence = ()) -> dict:
     """Write the set (see the module docstring); returns the record written to distilled.json."""
     out = Path(out)
-    with atomic_output_dir(out, overwrite=True) as tmp:
+    with atomic_output_dir(out, overwrite=True, inputs=inputs, kind='distilled') as tmp:
         (tmp / 'HR').mkdir()
         for name, img in zip(names, images, strict=True):
             cv2.imwrite(str(tmp / 'HR' / f'{name}.png'), img[:, :, ::-1])

@@ -10,25 +10,30 @@ Every file or folder the package writes for a user goes through here:
 - **Replaced only if ours.** ``--overwrite`` replaces an existing output only when this package
   made it: a folder holds the marker file ``.srprune-output``, a file has a provenance record
   beside it (``scores.json``, ``keep.json``) that names the package. Anything else is refused.
-- **Locked.** Two writers of one output take turns (an exclusive lock on its parent folder), so
-  the second sees the first's complete output: it then fails (no ``--overwrite``) or replaces it.
+- **Locked.** Two writers of one output take turns (an exclusive lock on a hidden lock file beside
+  it), so the second sees the first's complete output: it then fails (no ``--overwrite``) or
+  replaces it. Where the filesystem has no locks, the write goes on with a warning.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 TOOL = 'srprune_basicsr'
 MARKER = '.srprune-output'
-_held: dict[str, int] = {}  # parent folders this process has locked (a lock may be re-entered)
+_held: set[str] = set()  # outputs this process holds the lock of (a lock may be re-entered)
+NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EBADF, errno.EOPNOTSUPP, errno.EINVAL)
 
 
 class OutputExistsError(FileExistsError):
@@ -71,44 +76,56 @@ def _tool_record(path: Path) -> dict:
     return record if isinstance(record, dict) else {}
 
 
-def made_by_us(path: str | os.PathLike, provenance: str | os.PathLike | None = None) -> bool:
-    """Whether an existing output was made by this package (marker inside, or a provenance record naming it)."""
+def made_by_us(path: str | os.PathLike, provenance: str | os.PathLike | None = None, kind: str | None = None) -> bool:
+    """Whether an existing output was made by this package, as this kind of output.
+
+    A folder holds our marker (of ``kind``, when given); a file has a provenance record that names
+    the package and this very file (two files never share one record).
+    """
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
-        return (path / MARKER).is_file()
+        marker = _tool_record(path / MARKER)
+        return marker.get('tool') == TOOL and (kind is None or marker.get('kind') == kind)
     record = _tool_record(Path(provenance)) if provenance else {}
-    return str(record.get('tool', '')).startswith(TOOL)
+    return str(record.get('tool', '')).startswith(TOOL) and record.get('output') == path.name
 
 
-def check_replaceable(path: Path, overwrite: bool, provenance: Path | None = None) -> None:
-    """An existing output may be replaced only with ``overwrite`` and only if this package made it."""
+def check_replaceable(path: Path, overwrite: bool, provenance: Path | None = None, kind: str | None = None) -> None:
+    """An existing output may be replaced only with ``overwrite`` and only if this package made it (as ``kind``)."""
     if not (path.exists() or path.is_symlink()):
         return
     if not overwrite:
         raise OutputExistsError(f'{path} already exists; pass --overwrite to replace it')
-    if not made_by_us(path, provenance):
-        record = provenance or 'no provenance record'
-        mark = f'no {MARKER} inside' if path.is_dir() else f'{record} does not name {TOOL}'
+    if not made_by_us(path, provenance, kind):
+        if path.is_dir():
+            mark = f'no {MARKER} of a {kind} output inside' if kind else f'no {MARKER} inside'
+        else:
+            mark = f'{provenance or "no provenance record"} does not name {TOOL} and this file'
         raise UnsafeOutputError(f'{path} exists and was not made by srprune ({mark}); --overwrite only replaces '
                                 'outputs srprune made: move it away yourself or choose another output path')
 
 
 @contextmanager
 def output_lock(final: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``final``'s parent folder (re-entrant within this process)."""
-    parent = final.parent.resolve()
-    parent.mkdir(parents=True, exist_ok=True)
-    key = str(parent)
-    if key in _held:
+    """Hold an exclusive lock for ``final`` (a hidden ``.<name>.srprune-lock`` beside it; re-entrant here)."""
+    final = final.resolve()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if str(final) in _held:
         yield
         return
-    fd = os.open(parent, os.O_RDONLY)
+    fd = os.open(final.with_name(f'.{final.name}.srprune-lock'), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _held[key] = fd
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+        except OSError as err:
+            if err.errno not in NO_LOCKS:
+                raise
+            warnings.warn(f'{final.parent}: the filesystem offers no file locks ({err.strerror}); writing {final.name} '
+                          'without one: do not run two srprune commands on this output at once', stacklevel=3)
+        _held.add(str(final))
         yield
     finally:
-        _held.pop(key, None)
+        _held.discard(str(final))
         os.close(fd)  # closing releases the lock
 
 
@@ -128,6 +145,14 @@ def fsync_tree(path: Path) -> None:
             os.close(fd)
 
 
+def check_scratch(path: Path, inputs: list, kind: str) -> None:
+    """A temporary or set-aside name (``.partial``, ``.old``) may be removed only if it is ours and no input."""
+    check_apart(path, inputs, option=f'the temporary {path.name} of the output')
+    if (path.exists() or path.is_symlink()) and not made_by_us(path, kind=kind):
+        raise UnsafeOutputError(f'{path} exists and was not made by srprune (no {MARKER} of a {kind} output '
+                                'inside); srprune would remove it while writing: move it away')
+
+
 def write_marker(folder: Path, kind: str) -> None:
     record = {'tool': TOOL, 'kind': kind, 'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}
     (folder / MARKER).write_text(json.dumps(record) + '\n')
@@ -143,22 +168,24 @@ def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False, inputs:
     is left as it was. The output gets the marker that lets a later ``--overwrite`` replace it.
     """
     final = Path(final)
+    inputs = list(inputs)
     check_apart(final, inputs)
+    tmp, old = partial_path(final), final.with_name(final.name + '.old')
     with output_lock(final):
-        check_replaceable(final, overwrite)
-        tmp = partial_path(final)
+        check_replaceable(final, overwrite, kind=kind)
+        for scratch in (tmp, old):
+            check_scratch(scratch, inputs, kind)
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
+        write_marker(tmp, kind)  # first: a stale temporary is then known as ours
         try:
             yield tmp
-            write_marker(tmp, kind)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fsync_tree(tmp)
         if final.exists():
-            old = final.with_name(final.name + '.old')
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)
             tmp.rename(final)
@@ -176,12 +203,17 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
     if path.exists() and not overwrite:
         raise OutputExistsError(f'{path} already exists; pass --overwrite to replace it')
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.partial')
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.partial')  # a new, unique file
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -199,12 +231,24 @@ def write_with_provenance(path: str | os.PathLike, text: str, provenance: str | 
     check_apart(path, inputs)
     check_apart(provenance, inputs, option=f'the provenance record of {path},')
     with output_lock(path):
-        for target in (path, provenance):
-            check_replaceable(target, overwrite, provenance)
+        for target in (path, provenance):  # the pair is ours when the record names the package and ``path``
+            if target.exists() or target.is_symlink():
+                if not overwrite:
+                    raise OutputExistsError(f'{target} already exists; pass --overwrite to replace it')
+                if not made_by_us(path, provenance):
+                    raise UnsafeOutputError(f'{target} exists and was not made by srprune ({provenance} does not name '
+                                            f'{TOOL} and {path.name}); --overwrite only replaces outputs srprune made: '
+                                            'move it away yourself or choose another output path')
         atomic_write_text(path, text)
-        atomic_write_text(provenance, json.dumps({**record, 'tool': record.get('tool', TOOL)}, indent=2,
-                                                 default=str) + '\n')
+        record = {**record, 'tool': record.get('tool', TOOL), 'output': path.name}
+        atomic_write_text(provenance, json.dumps(record, indent=2, default=str) + '\n')
     return path
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def sha256_of(path: str | os.PathLike) -> str:

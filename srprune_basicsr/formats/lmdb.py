@@ -156,6 +156,12 @@ def open_source(path: str | os.PathLike) -> lmdb.Environment:
     return env
 
 
+def check_intact(dataroot: str | os.PathLike) -> None:
+    """A data root that is an LMDB must not be truncated (BasicSR's reader would die of SIGBUS on it)."""
+    if (Path(dataroot) / 'data.mdb').is_file():
+        open_source(dataroot).close()
+
+
 def check_unique(keys: Sequence[str], source: str) -> None:
     dupes = duplicates(keys)
     if dupes:

@@ -18,21 +18,21 @@ from srprune_basicsr.formats.meta_info import read_meta_info
 FOLDER_PAIRS_CHECKED = 2000  # folder datasets: at most this many pairs, spread evenly, have their headers read
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(height, width) from an image file's header, without decoding the pixels."""
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(height, width) from an image file's header, without decoding the pixels; None where PIL cannot tell."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
             return img.size[1], img.size[0]
-    except Exception as err:  # noqa: BLE001  (PIL raises many types for bad files)
-        raise ValueError(f'{path}: cannot be read as an image ({err})') from None
+    except Exception:  # noqa: BLE001  (formats PIL lacks, e.g. EXR, and huge images: left to BasicSR's reader)
+        return None
 
 
-def _sizes(paths: Sequence[str], root: str, lmdb: bool) -> list[tuple[int, int]]:
+def _sizes(paths: Sequence[str], root: str, lmdb: bool) -> list[tuple[int, int] | None]:
     if lmdb:
         shapes = {e.key: e.shape[:2] for e in read_meta_info(root)}
-        return [shapes.get(p, (0, 0)) for p in paths]
+        return [shapes.get(p) for p in paths]
     return [image_size(p) for p in paths]
 
 
@@ -45,6 +45,8 @@ def check_scale(pairs: Sequence[dict], dataroot_gt: str, dataroot_lq: str, scale
     gt_sizes = _sizes([p['gt_path'] for p in pairs], dataroot_gt, lmdb)
     lq_sizes = _sizes([p['lq_path'] for p in pairs], dataroot_lq, lmdb)
     for pair, gt, lq in zip(pairs, gt_sizes, lq_sizes, strict=True):
+        if gt is None or lq is None:
+            continue  # a size this check cannot read: BasicSR's own reader will report the file
         if not all(0 <= g - q * scale < scale for g, q in zip(gt, lq, strict=True)):
             key = key_of_path(pair['gt_path'], lmdb)
             ratio = f'{gt[0] / lq[0]:.3g}' if lq[0] else '?'

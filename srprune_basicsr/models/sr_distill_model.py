@@ -286,7 +286,8 @@ class SRDistillModel(BaseModel):
         record = write_distilled(out, names, self.synthetic_uint8(), scales, {
             'space': self.options.space, 'groups': len(self.group_names), 'images_per_group': ipg,
             'source': str(self.opt['datasets']['train']['dataroot_gt']), 'source_images': len(self.real.keys),
-            'source_bytes': self.real.stored_bytes, 'image_ratio': len(names) / len(self.real.keys)})
+            'source_bytes': self.real.stored_bytes, 'image_ratio': len(names) / len(self.real.keys)},
+            inputs=[self.opt['datasets']['train']['dataroot_gt']])
         self.write_sheet('contact_end.png', 'end of distillation')
         get_root_logger().info(f"SRDistillModel: {len(names)} synthetic images -> {out} "
                                f"({record.get('storage_ratio', 0):.2%} of the source's stored bytes, "

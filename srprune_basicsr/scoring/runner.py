@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from srprune_basicsr.formats.atomic import check_apart, check_replaceable
 from srprune_basicsr.formats.keys import dataset_keys
+from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.formats.scores import write_scores
 from srprune_basicsr.options import check_keys, load_yaml
 from srprune_basicsr.scoring import dataset_pass
@@ -182,6 +183,9 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     score = opt.get('score') or {}
     check_apart(out, score_inputs(opt))
     check_apart(out.with_suffix('.json'), score_inputs(opt), option=f'the provenance record of {out},')
+    for root in (opt['dataset'].get('dataroot_gt'), opt['dataset'].get('dataroot_lq')):
+        if root:
+            check_intact(root)
     dataset = build_score_dataset(opt)
     keys = dataset_keys(dataset)
     scorer = build_scorer(opt, keys, score_device(opt))
@@ -196,8 +200,7 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     if reuse and out.is_file() and _stored_fingerprint(out) == fingerprint:
         get_root_logger().info(f'srprune: reusing {out} (same scorer, options and dataset)')
         return out
-    if rank == 0:
-        check_replaceable(out, overwrite, out.with_suffix('.json'))
+    check_replaceable(out, overwrite, out.with_suffix('.json'))  # every rank: none may start what rank 0 refuses
     record = Progress(out.with_name(f'{out.name}.progress.rank{rank}'), fingerprint)
     batches = dataset_pass.rank_batches(len(keys), int(score.get('batch_size', 32)), rank, world)
     todo = [b for b in batches if not all(int(i) in record.done for i in b)]

@@ -87,8 +87,14 @@ def check_arms(study: dict, source: str) -> list[str]:
     if not isinstance(ratios, list) or not all(isinstance(r, (int, float)) and 0 < r <= 1 for r in ratios):
         raise ValueError(f'{source}: keep_ratios must be a list of shares in (0, 1], got {ratios!r}')
     notes = []
-    for method, spec in (study.get('methods') or {}).items():
+    methods = study.get('methods') or {}
+    if not isinstance(methods, dict):
+        raise ValueError(f'{source}: methods must be a mapping of method name -> options, got {methods!r}')
+    for method, spec in methods.items():
         bands = (spec or {}).get('bands')
+        if bands is not None and not isinstance(bands, (list, dict)):
+            raise ValueError(f'{source}: methods:{method}:bands must be a list of shares or a mapping keep ratio -> '
+                             f'list, got {bands!r}')
         per_ratio = bands_per_ratio(method, bands, [float(r) for r in ratios])
         for band in {b for offsets in per_ratio.values() for b in offsets}:
             if not 0 <= band < 1:

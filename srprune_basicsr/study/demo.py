@@ -110,13 +110,13 @@ def prepare_workdir(workdir: Path, overwrite: bool) -> Path:
 
     Anything else (a folder with other files) is refused: the demo never deletes what it did not make.
     """
-    if workdir.exists() and any(workdir.iterdir()) and not made_by_us(workdir):
+    if workdir.exists() and any(workdir.iterdir()) and not made_by_us(workdir, kind='demo'):
         raise UnsafeOutputError(f'--workdir {workdir} holds files the demo did not make (no {MARKER} inside); '
                                 'choose an empty or new folder')
     if overwrite and workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    if not made_by_us(workdir):
+    if not made_by_us(workdir, kind='demo'):
         write_marker(workdir, 'demo')
     return workdir
 

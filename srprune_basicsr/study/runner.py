@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune_basicsr.formats.atomic import atomic_write_text
+from srprune_basicsr.formats.atomic import (
+    MARKER,
+    UnsafeOutputError,
+    atomic_write_text,
+    check_apart,
+    made_by_us,
+    write_marker,
+)
 from srprune_basicsr.formats.keys import backend_of, root_keys
 from srprune_basicsr.formats.scores import match_dataset, read_scores
 from srprune_basicsr.options import check_keys, load_yaml
@@ -43,13 +50,13 @@ def load_study(path: str | os.PathLike) -> dict:
         if key not in study:
             raise ValueError(f'{path}: missing key {key!r}')
     check_keys(study.get('budget') or {}, BUDGET_KEYS, str(path), 'budget ')
+    check_arms(study, str(path))
     for method, spec in (study.get('methods') or {}).items():
         if not spec or sum(k in spec for k in ('scores', 'score')) != 1:
             raise ValueError(f'{path}: methods:{method} needs exactly one of "scores" (a scores.csv) or "score" '
                              '(score options run on the study data)')
     if 'debug' in study['name']:
         raise ValueError(f'{path}: "debug" in a name changes BasicSR\'s logging; rename the study')
-    check_arms(study, str(path))
     return study
 
 
@@ -219,6 +226,19 @@ class Study:
                              'network, data, seeds, scores or benchmarks changed; give the study a new name or '
                              'delete its results/ folder')
 
+    def claim_root(self) -> None:
+        """The study folder is new or a study's (marked), and holds none of its inputs."""
+        data = self.study['data']
+        inputs = [data.get('dataroot_gt'), data.get('dataroot_lq'), *self.study['benchmarks'].values(),
+                  *(spec[k] for spec in distilled_sets(self.study).values() for k in ('dataroot_gt', 'dataroot_lq'))]
+        check_apart(self.root, inputs, option='the study folder')
+        if self.root.exists() and any(self.root.iterdir()) and not made_by_us(self.root, kind='study'):
+            raise UnsafeOutputError(f'{self.root}: the study folder holds files srprune did not put there (no '
+                                    f'{MARKER} of a study inside); choose an empty or new --root')
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not made_by_us(self.root, kind='study'):
+            write_marker(self.root, 'study')
+
     def run(self, log: bool = True, shard: tuple[int, int] = (0, 1)) -> list[dict]:
         """Train and evaluate every unfinished pair of this shard, then table all results present.
 
@@ -227,6 +247,7 @@ class Study:
         in the folder, so the last shard to finish (or a plain rerun) writes the complete ones.
         """
         index, count = shard
+        self.claim_root()
         if log:
             for note in self.notes:
                 print(note, flush=True)
