@@ -355,6 +355,9 @@ def test_demo_refuses_a_foreign_workdir_and_bad_iterations(tmp_path: Path) -> No
 @pytest.mark.parametrize('edit,message', [
     ({'train.optim_g.lr': '2e-4'}, "train:optim_g:lr is the text '2e-4', not a number"),
     ({'network_g.type': 'SRCN'}, "network_g:type 'SRCN' is not registered; did you mean ['SRCNN'"),
+    ({'model_type': 'SRModle'}, "model_type 'SRModle' is not registered; did you mean ['SRModel'"),
+    ({'datasets.train.type': 'PairedImageDatset'}, "datasets:train:type 'PairedImageDatset' is not registered"),
+    ({'train.total_iter': '30'}, "train:total_iter is the text '30', not a number"),
     ({'datasets.train.dataroot_gt': 'nowhere.lmdb'}, 'datasets:train:dataroot_gt nowhere.lmdb: no such file'),
     ({'datasets.train.prune': {'keep_ratio': 0.5}}, 'give exactly one of'),
     ({'prune_tracking': {'windw': 3}}, "unknown key(s) ['windw']"),
