@@ -28,7 +28,7 @@ $(STAMP_BASICSR): $(STAMP_TORCH)
 	$(PIP) install -q --no-build-isolation basicsr==1.4.2 $(TORCH_PINS)
 	touch $@
 
-$(STAMP_PKG): $(STAMP_BASICSR) setup.cfg pyproject.toml
+$(STAMP_PKG): $(STAMP_BASICSR) setup.cfg setup.py pyproject.toml
 	$(PIP) install -q --no-build-isolation -e '.[test]' $(TORCH_PINS)
 	touch $@
 

@@ -30,7 +30,13 @@ def launched_as_command() -> bool:
     return script in ('srprune', 'srprune.exe') or as_module
 
 
-if not launched_as_command():
+def basicsr_mid_import() -> bool:
+    """Whether basicsr is executing under the auto-registration finder, which plugs in once it is done."""
+    autoload = sys.modules.get('srprune_basicsr_autoload')
+    return bool(getattr(autoload, 'loading', False))
+
+
+if not launched_as_command() and not basicsr_mid_import():
     plug_in()
 
 __all__ = ['__version__', 'plug_in']

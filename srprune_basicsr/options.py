@@ -36,6 +36,31 @@ def load_yaml(path: str | os.PathLike, what: str = 'option file') -> dict:
     return data
 
 
+def import_packages(opt: dict, source: str) -> list[str]:
+    """Import the packages an option file names in ``imports:`` (their archs, datasets and models register).
+
+    Third-party components (Real-ESRGAN's, HAT's) register with BasicSR's registries when their
+    package is imported; ``imports: [realesrgan]`` does that before anything is built. A missing
+    package is an error naming the file and the package.
+    """
+    import importlib
+
+    names = opt.get('imports') or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f'{source}: imports must be a list of package names, got {opt.get("imports")!r}')
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name or name.startswith(f'{err.name}.'):
+                raise ValueError(f'{source}: imports: package {name!r} is not installed (pip install it, or remove '
+                                 'it from imports)') from None
+            raise ValueError(f'{source}: imports: importing {name!r} failed: {err}') from None
+    return names
+
+
 def check_keys(block: dict, known: Iterable[str], source: str, prefix: str = '') -> None:
     """Refuse keys outside ``known``; the error names ``source`` and the block (``prefix``, e.g. 'score: ')."""
     known = set(known)

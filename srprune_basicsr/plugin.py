@@ -2,31 +2,45 @@
 
 The functional_tensor shim precedes the first ``import basicsr``; then the version fixes, the
 builder hooks and the semantics fixes (``_basicsr``); then the plugin's archs, datasets and models
-register with BasicSR's registries; last, the hook callbacks of the features register (the scale
-check of paired datasets, PSNR tracking on built models, TensorBoard score histograms).
+register with BasicSR's registries; last, the hook callbacks of the features register (``prune:``
+on every dataset type, the scale check of paired datasets, PSNR tracking on built models,
+TensorBoard score histograms).
 """
 
 from __future__ import annotations
 
-_plugged: list[bool] = []
+_progress: list[str] = []  # 'started', then 'done'
 
 
 def plug_in() -> None:
-    """Fix and hook BasicSR, then register the plugin's components and callbacks (once per process)."""
-    if _plugged:
+    """Fix and hook BasicSR, then register the plugin's components and callbacks (once per process).
+
+    The first ``import basicsr`` inside this call goes through the auto-registration finder, which
+    calls here again: that nested call returns at once and this one finishes the work.
+    """
+    if _progress:
         return
+    _progress.append('started')
+    try:
+        _plug()
+    except BaseException:
+        _progress.clear()  # a later call tries again instead of passing silently
+        raise
+    _progress.append('done')
+
+
+def _plug() -> None:
     from srprune_basicsr import _basicsr
 
     _basicsr.install()
     from srprune_basicsr import archs, data, models  # noqa: F401  (registration side effects)
     from srprune_basicsr._basicsr import hooks
-    from srprune_basicsr.data.pruned_paired_dataset import refuse_unapplied_prune
+    from srprune_basicsr.data.pruned_dataset import apply_prune
     from srprune_basicsr.formats.pairs import check_dataset_scale
     from srprune_basicsr.report import tensorboard
     from srprune_basicsr.scoring import tracking
 
-    hooks.register('dataset', refuse_unapplied_prune, order=10)
+    hooks.register('dataset', apply_prune, order=10)
     hooks.register('dataset', check_dataset_scale, order=20)
     hooks.register('model', tracking.attach_if_asked)
     hooks.register('train_loaders', tensorboard.log_prune_histograms)
-    _plugged.append(True)

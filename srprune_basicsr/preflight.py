@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from srprune_basicsr.formats.lmdb import check_intact
-from srprune_basicsr.options import load_yaml
+from srprune_basicsr.options import import_packages, load_yaml
 
 NUMBERS = (('train', 'total_iter'), ('train', 'warmup_iter'), ('train', 'optim_g', 'lr'), ('train', 'optim_d', 'lr'),
            ('train', 'optim_g', 'weight_decay'), ('val', 'val_freq'), ('logger', 'print_freq'),
@@ -111,6 +111,7 @@ def check_training_options(path: str | os.PathLike, forced: list[str] | None = N
     source = str(path)
     opt = load_yaml(path)
     apply_forced(opt, forced or [], source)
+    import_packages(opt, source)
     for keys in NUMBERS:
         check_number(opt, keys, source)
     check_types(opt, source)

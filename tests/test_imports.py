@@ -16,7 +16,8 @@ PACKAGE = REPO / 'srprune_basicsr'
 LAYERS = [
     {'version'},
     {'formats'},
-    {'options', 'bicubic', 'metrics', '_basicsr', 'presets'},
+    {'options'},
+    {'bicubic', 'metrics', '_basicsr', 'presets'},
     {'prepare'},
     {'scoring'},
     {'selection'},

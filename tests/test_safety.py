@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import photo_crops, run_cli
 
 from srprune_basicsr.formats.lmdb import read_meta_info, verify_lmdb
@@ -302,13 +303,32 @@ def test_history_window_zero_is_refused(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ datasets, study, demo
-def test_a_prune_block_on_a_dataset_that_does_not_prune_is_an_error(data: Path) -> None:
-    from basicsr.data import build_dataset
+class ClipDataset(torch.utils.data.Dataset):
+    """A video-style dataset: keys name clips whose frames are read around them (``num_frame``)."""
 
-    opt = {'name': 'lq_only', 'type': 'SingleImageDataset', 'dataroot_lq': str(data / NAMES[1]),
-           'io_backend': {'type': 'lmdb'}, 'phase': 'train', 'scale': 2, 'prune': {'keep': 'keep.txt'}}
-    with pytest.raises(ValueError, match='type SingleImageDataset does not apply a prune: block'):
-        build_dataset(opt)
+    def __init__(self, opt: dict) -> None:
+        self.opt, self.keys = opt, ['000/00000001', '000/00000002']
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class UnlistedDataset(ClipDataset):
+    """A dataset that lists its samples nowhere the plugin can read."""
+
+    def __init__(self, opt: dict) -> None:
+        self.opt, self.frames = opt, {'a': 1}
+
+
+@pytest.mark.parametrize('cls,reason', [(ClipDataset, 'its samples are video clips'),
+                                        (UnlistedDataset, 'neither a paths nor a keys list')])
+def test_a_prune_block_on_a_dataset_that_cannot_be_keyed_is_an_error(data: Path, cls: type, reason: str) -> None:
+    from srprune_basicsr.data.pruned_dataset import apply_prune
+
+    opt = {'name': 'clips', 'type': cls.__name__, 'dataroot_gt': str(data), 'num_frame': 5, 'phase': 'train',
+           'io_backend': {'type': 'disk'}, 'scale': 2, 'prune': {'keep': 'keep.txt'}}
+    with pytest.raises(ValueError, match=f'datasets:clips: cannot key the samples of {cls.__name__}: {reason}'):
+        apply_prune(cls(opt), opt)
 
 
 @pytest.mark.parametrize('change,message', [

@@ -1,8 +1,9 @@
 """Version fixes: basicsr 1.4.2 on current torch/torchvision and on CPU-only hosts.
 
 basicsr 1.4.2 was released for torch 1.x. On torch 2.14 / torchvision 0.29 and on machines
-without a GPU it breaks in five places: ``functional_tensor``, ``cpu_resume``, ``gloo_launcher``,
-``weights_only`` and ``spawn_workers``; and its LMDB reader takes only ASCII keys (``utf8_keys``).
+without a GPU it breaks in seven places: ``functional_tensor``, ``cpu_resume``, ``gloo_launcher``,
+``weights_only``, ``spawn_workers``, ``pool_models_cpu`` (Real-ESRGAN models call ``.cuda()``) and
+``slurm_launcher``; and its LMDB reader takes only ASCII keys (``utf8_keys``).
 These fixes change no training result; the fixes that do (epoch counting, resume epoch, seeded
 shuffle) are in ``semantics``. Each can be switched off (``switches``). ``install_shim()`` must run
 before ``basicsr`` is first imported, because the import itself fails without the shim.
@@ -10,11 +11,13 @@ before ``basicsr`` is first imported, because the import itself fails without th
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -152,6 +155,71 @@ def _patched_init_dist_pytorch(backend: str, **kwargs: Any) -> None:
     dist.init_process_group(backend=backend, **kwargs)
 
 
+def _slurm_int(name: str, env: dict) -> int:
+    raw = env.get(name)
+    if raw is None:
+        raise ValueError(f'--launcher slurm: {name} is not set; start the job with srun (srun python train.py '
+                         '-opt X.yml --launcher slurm), which sets SLURM_PROCID, SLURM_NTASKS and SLURM_NODELIST')
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f'--launcher slurm: {name}={raw!r} is not an integer') from None
+    if value < 0:
+        raise ValueError(f'--launcher slurm: {name}={raw!r} is negative')
+    return value
+
+
+def slurm_task(env: dict | None = None) -> tuple[int, int, int, str]:
+    """(rank, world size, local rank, node list) of this slurm task, checked: errors name the variable."""
+    env = os.environ if env is None else env
+    rank, world = _slurm_int('SLURM_PROCID', env), _slurm_int('SLURM_NTASKS', env)
+    if world < 1 or rank >= world:
+        raise ValueError(f'--launcher slurm: SLURM_PROCID={rank} does not fit SLURM_NTASKS={world}')
+    local = _slurm_int('SLURM_LOCALID', env) if 'SLURM_LOCALID' in env else rank
+    nodes = env.get('SLURM_NODELIST') or env.get('SLURM_JOB_NODELIST')
+    if not nodes:
+        raise ValueError('--launcher slurm: SLURM_NODELIST is not set (srun sets it)')
+    return rank, world, local, nodes
+
+
+def slurm_master(nodes: str) -> str:
+    """The first host of a slurm node list (``node[01-04]``), expanded by ``scontrol show hostnames``."""
+    import shutil
+    import subprocess
+
+    scontrol = shutil.which('scontrol')
+    if scontrol is None:
+        raise ValueError('--launcher slurm: scontrol is not on PATH; it names the master host of SLURM_NODELIST')
+    proc = subprocess.run([scontrol, 'show', 'hostnames', nodes], capture_output=True, text=True)
+    hosts = proc.stdout.split()
+    if proc.returncode != 0 or not hosts:
+        raise ValueError(f'--launcher slurm: scontrol show hostnames {nodes!r} failed: '
+                         f'{(proc.stderr or proc.stdout).strip() or "no host"}')
+    return hosts[0]
+
+
+def _patched_init_dist_slurm(backend: str = 'nccl', port: int | None = None) -> None:
+    """basicsr's ``_init_dist_slurm`` that runs without GPUs (gloo) and checks the slurm environment.
+
+    The original divides by the GPU count (ZeroDivisionError on a CPU host), passes NCCL there,
+    reads the slurm variables unchecked (KeyError) and pipes a shell command whose failure becomes
+    the master address. The local rank is SLURM_LOCALID (the task's index on its node).
+    """
+    import torch.distributed as dist
+
+    rank, world, local, nodes = slurm_task()
+    num_gpus = torch.cuda.device_count()
+    if num_gpus > 0:
+        torch.cuda.set_device(local % num_gpus)
+    elif backend == 'nccl':
+        backend = 'gloo'
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ.update(MASTER_ADDR=slurm_master(nodes), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(local))
+    dist.init_process_group(backend=backend)
+
+
 def _patched_model_to_device(self: Any, net: torch.nn.Module) -> torch.nn.Module:
     """BaseModel.model_to_device that wraps CPU models in DDP without GPU device ids."""
     from torch.nn.parallel import DataParallel, DistributedDataParallel
@@ -205,6 +273,65 @@ def _lmdb_get_utf8(self: Any, filepath: Any, client_key: str) -> bytes | None:
         return txn.get(str(filepath).encode('utf-8'))
 
 
+@contextmanager
+def cuda_means(device: torch.device) -> Iterator[None]:
+    """Within the block, ``.cuda()`` on modules and tensors moves them to ``device`` (nothing changes for a GPU)."""
+    if device.type == 'cuda':
+        yield
+        return
+    module_cuda, tensor_cuda = torch.nn.Module.cuda, torch.Tensor.cuda
+    torch.nn.Module.cuda = lambda self, *args, **kwargs: self.to(device)
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self.to(device)
+    try:
+        yield
+    finally:
+        torch.nn.Module.cuda, torch.Tensor.cuda = module_cuda, tensor_cuda
+
+
+def _options_device(opt: dict) -> torch.device:
+    """The device BasicSR's BaseModel will pick for these options (the CPU with ``num_gpu: 0`` or no CUDA)."""
+    return torch.device('cuda' if opt.get('num_gpu', 0) != 0 and torch.cuda.is_available() else 'cpu')
+
+
+def _init_on_model_device(init: Callable) -> Callable:
+    @functools.wraps(init)
+    def __init__(self: Any, opt: dict, *args: Any, **kwargs: Any) -> None:
+        with cuda_means(_options_device(opt)):
+            init(self, opt, *args, **kwargs)
+
+    return __init__
+
+
+def _pool_on_model_device(pool: Callable) -> Callable:
+    @functools.wraps(pool)
+    def _dequeue_and_enqueue(self: Any) -> None:
+        with cuda_means(self.device):
+            pool(self)
+
+    return _dequeue_and_enqueue
+
+
+def pool_models_on_cpu(opt: dict) -> None:
+    """Before-model callback: Real-ESRGAN-style models (a training-pair pool) run where BasicSR put the model.
+
+    basicsr's RealESRNetModel/RealESRGANModel, the ``realesrgan`` package's copies and models
+    written from them call ``.cuda()`` on their JPEG and sharpening operators and on the pool
+    tensors, so on a host without CUDA their constructor fails. Within those two methods ``.cuda()``
+    now means the model's device; on a GPU it is what it always was.
+    """
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    try:
+        cls = MODEL_REGISTRY.get(opt.get('model_type'))
+    except KeyError:
+        return  # BasicSR's own lookup reports the unknown type
+    if not hasattr(cls, '_dequeue_and_enqueue') or '_srprune_cpu_pool' in vars(cls):
+        return
+    cls.__init__ = _init_on_model_device(cls.__init__)
+    cls._dequeue_and_enqueue = _pool_on_model_device(cls._dequeue_and_enqueue)
+    cls._srprune_cpu_pool = True
+
+
 def install_shim() -> None:
     """The fix that must precede ``import basicsr``."""
     if enabled('functional_tensor'):
@@ -222,11 +349,16 @@ def apply() -> None:
         allow_numpy_in_checkpoints()
     if enabled('cpu_resume'):
         basicsr.train.load_resume_state = _patched_load_resume_state
+        hooks.replace_in_main('load_resume_state', lambda original: _patched_load_resume_state)
     if enabled('gloo_launcher'):
         basicsr.utils.dist_util._init_dist_pytorch = _patched_init_dist_pytorch
         BaseModel.model_to_device = _patched_model_to_device
     if enabled('spawn_workers'):
         hooks.register('dataset', spawn_safe, order=0)
+    if enabled('slurm_launcher'):
+        basicsr.utils.dist_util._init_dist_slurm = _patched_init_dist_slurm
+    if enabled('pool_models_cpu'):
+        hooks.register('before_model', pool_models_on_cpu)
     if enabled('utf8_keys'):
         from basicsr.utils.file_client import LmdbBackend
 

@@ -6,11 +6,16 @@ Callbacks run in ascending ``order`` (then registration order), so the stacking 
 
 - ``dataset(dataset, dataset_opt) -> dataset``
 - ``train_loaders(loaders: TrainLoaders)``: may amend ``loaders.total_epochs``
+- ``before_model(opt)``: before BasicSR constructs the model (fixes of a model class)
 - ``model(model, opt, train_loader) -> model``
 - ``resume(model, resume_state, train_loader)``: after BasicSR restored the state
 
 ``train_loader`` is the loader the last ``create_train_val_dataloader`` call built (None outside
 ``train_pipeline``); it is handed to the callbacks, so no feature keeps a global of its own.
+
+``python -m basicsr.train`` and a clone's ``python basicsr/train.py`` run BasicSR's train.py as
+``__main__``, a second copy whose ``create_train_val_dataloader`` the wrap above never sees. The
+wrapped ``parse_options``, which ``train_pipeline`` calls first, wraps that copy too (``adopt_main``).
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-POINTS = ('dataset', 'train_loaders', 'model', 'resume')
+from srprune_basicsr.options import import_packages
+
+POINTS = ('dataset', 'train_loaders', 'before_model', 'model', 'resume')
 _callbacks: dict[str, list[tuple[int, int, Callable]]] = {point: [] for point in POINTS}
 _state: dict[str, Any] = {'train_loader': None, 'installed': False}
+_main_replacements: dict[str, Callable[[Callable], Callable]] = {}
 
 
 @dataclass
@@ -80,6 +88,8 @@ def _create_train_val_dataloader(original: Callable) -> Callable:
 
 def _build_model(original: Callable) -> Callable:
     def build_model(opt: dict) -> Any:
+        for callback in callbacks('before_model'):
+            callback(opt)
         model = original(opt)
         for callback in callbacks('model'):
             model = callback(model, opt, _state['train_loader'])
@@ -99,6 +109,48 @@ def _resume_training(original: Callable) -> Callable:
     return resume_training
 
 
+def _parse_options(original: Callable) -> Callable:
+    def parse_options(*args: Any, **kwargs: Any) -> Any:
+        adopt_main()
+        opt, parsed = original(*args, **kwargs)
+        _state['option_file'] = getattr(parsed, 'opt', None)
+        import_packages(opt, _state['option_file'] or 'option file')
+        return opt, parsed
+
+    parse_options.__wrapped__ = original  # type: ignore[attr-defined]
+    return parse_options
+
+
+def option_file() -> str | None:
+    """The option file BasicSR's ``parse_options`` read last in this process (for error messages)."""
+    return _state.get('option_file')
+
+
+def replace_in_main(name: str, make: Callable[[Callable], Callable]) -> None:
+    """Have ``adopt_main`` replace ``__main__``'s function ``name`` by ``make(original)`` (train.py's own copies)."""
+    _main_replacements[name] = make
+
+
+def adopt_main() -> list[str]:
+    """Replace train.py's own functions in ``__main__`` when ``__main__`` is a copy of BasicSR's train.py.
+
+    Only functions defined in ``__main__`` itself are replaced, once; returns their names.
+    """
+    import sys
+
+    main = sys.modules.get('__main__')
+    replaced = []
+    for name, make in _main_replacements.items():
+        function = getattr(main, name, None)
+        if callable(function) and getattr(function, '__module__', '') == '__main__' \
+                and not getattr(function, '_srprune_adopted', False):
+            replacement = make(function)
+            replacement._srprune_adopted = True  # type: ignore[attr-defined]
+            setattr(main, name, replacement)
+            replaced.append(name)
+    return replaced
+
+
 def install() -> None:
     """Wrap the builders where BasicSR's pipelines look them up (once per process)."""
     if _state['installed']:
@@ -107,6 +159,7 @@ def install() -> None:
     import basicsr.models
     import basicsr.test
     import basicsr.train
+    import basicsr.utils.options
     from basicsr.models.base_model import BaseModel
 
     wrapped_dataset = _build_dataset(basicsr.data.build_dataset)
@@ -117,4 +170,8 @@ def install() -> None:
         module.build_model = wrapped_model
     basicsr.train.create_train_val_dataloader = _create_train_val_dataloader(basicsr.train.create_train_val_dataloader)
     BaseModel.resume_training = _resume_training(BaseModel.resume_training)
+    wrapped_parse = _parse_options(basicsr.utils.options.parse_options)
+    for module in (basicsr.utils.options, basicsr.train, basicsr.test):
+        module.parse_options = wrapped_parse
+    replace_in_main('create_train_val_dataloader', _create_train_val_dataloader)
     _state['installed'] = True

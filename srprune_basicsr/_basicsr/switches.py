@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 
-VERSION_FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'spawn_workers', 'utf8_keys')
+VERSION_FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'spawn_workers', 'utf8_keys',
+                 'pool_models_cpu', 'slurm_launcher')
 SEMANTICS_FIXES = ('epoch_count', 'resume_epoch', 'seeded_shuffle')
 FIXES = VERSION_FIXES + SEMANTICS_FIXES
 

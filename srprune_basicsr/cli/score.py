@@ -18,9 +18,9 @@ def cmd_score(args: argparse.Namespace, rest: list[str]) -> int:
     from srprune_basicsr.scoring.runner import load_options, run_scoring
 
     opt = load_options(args.opt)
-    dist = args.launcher == 'pytorch'
+    dist = args.launcher in ('pytorch', 'slurm')
     if dist:
-        init_dist('pytorch')
+        init_dist(args.launcher)
     out = run_scoring(opt, args.out, dist=dist, overwrite=args.overwrite)
     if not dist or int(os.environ.get('RANK', 0)) == 0:
         print(f'scores -> {out} (+ {out.with_suffix(".json").name})')
@@ -48,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
                        epilog='example: srprune score -opt options/score/score_SRCNN_x2.yml\n'
                               '         torchrun --nproc_per_node=2 -m srprune_basicsr score -opt X.yml '
                               '--launcher pytorch\n'
+                              '         srun --ntasks=4 srprune score -opt X.yml --launcher slurm\n'
                               '         srprune score --from-history experiments/du_EDSR/prune_tracking --window 5')
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument('-opt', help='score option file (see options/score/)')
@@ -58,6 +59,6 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument('--out', default=None, help='scores.csv to write (default: out: or experiments/<name>/; '
                    'with --from-history: scores_du_w<J>.csv beside the prune_tracking folder)')
     p.add_argument('--overwrite', action='store_true', help='replace a score file srprune wrote before')
-    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_score)

@@ -18,12 +18,33 @@ def _shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def slurm_array_shard(env: dict) -> tuple[int, int] | None:
+    """The shard of a slurm job array task (``sbatch --array=0-3``): its index from the first task, the task count."""
+    if 'SLURM_ARRAY_TASK_ID' not in env:
+        return None
+    names = ('SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'SLURM_ARRAY_TASK_MIN')
+    try:
+        task, count, first = (int(env.get(name, '0' if name == 'SLURM_ARRAY_TASK_MIN' else '')) for name in names)
+    except ValueError:
+        raise ValueError('--shard from a slurm job array: ' + ', '.join(f'{n}={env.get(n)!r}' for n in names)
+                         + ' are not integers; pass --shard I/N') from None
+    if not 0 <= task - first < count:
+        raise ValueError(f'--shard from a slurm job array: task {task} is not within {count} tasks from {first}; '
+                         'an array with a step (--array=0-8:2) needs --shard I/N')
+    return task - first, count
+
+
 def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
+    import os
+
     plug_in()
     from srprune_basicsr.study.runner import Study, load_study
 
+    shard = args.shard or slurm_array_shard(os.environ) or (0, 1)
     study = Study(load_study(args.opt), args.root)
-    study.run(shard=args.shard)
+    if shard != (0, 1):
+        print(f'study shard {shard[0]}/{shard[1]}')
+    study.run(shard=shard)
     print(f'study -> {study.root}/study.md (+ study.csv, psnr_vs_ratio_*.png, training_curves.png)')
     return 0
 
@@ -34,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
                        epilog='example: srprune study -opt options/study/cpu_fsrcnn_x2.yml   (rerun to resume)')
     p.add_argument('-opt', required=True, help='study option file (see options/study/)')
     p.add_argument('--root', default=None, help='study folder (default: studies/<name>)')
-    p.add_argument('--shard', type=_shard, default=(0, 1), metavar='I/N',
+    p.add_argument('--shard', type=_shard, default=None, metavar='I/N',
                    help='run only pairs I, I+N, ... (0-based): N processes share one study folder; the last '
-                   'to finish writes the full tables')
+                   'to finish writes the full tables (default: the slurm job array task, else 0/1)')
     p.set_defaults(func=cmd_study)

@@ -1,9 +1,12 @@
 """Sample identity: the one key every file format (scores, keep lists, histories, LMDBs) shares.
 
-A sample's key is its LMDB key, or the stem of its GT file for folder datasets. Sub-images cut by
-``srprune prepare`` (and BasicSR's ``extract_subimages.py``) are keyed ``<source stem>_s<NNN>``,
+A sample's key is its LMDB key, or for folder datasets the path of its file relative to the data
+root, without the extension (``0001_s001`` in a flat folder, ``DF2K_HR_sub/0001_s001`` in a
+``meta_info`` set that lists sub-folders), so samples of two folders never share a key. Sub-images
+cut by ``srprune prepare`` (and BasicSR's ``extract_subimages.py``) are keyed ``<source>_s<NNN>``,
 so the source image of a key, used to group sub-images for distillation, is read back from it.
-Whether a data root is an LMDB and which files count as images are decided here, once.
+Whether a data root is an LMDB, which files count as images, and how the samples of a built
+BasicSR dataset (any class that lists them in ``paths`` or ``keys``) are keyed is decided here, once.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +70,18 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
 
 
-def key_of_path(path: str, lmdb: bool) -> str:
-    """A sample's key from the path BasicSR's dataset holds: the LMDB key itself, or the file's stem."""
-    return path if lmdb else os.path.splitext(os.path.basename(path))[0]
+def key_of_path(path: str, lmdb: bool, root: str | os.PathLike | None = None) -> str:
+    """A sample's key from the path BasicSR's dataset holds: the LMDB key itself, or the path below ``root``.
+
+    Without a ``root`` (or for a file outside it) the key is the file's stem.
+    """
+    if lmdb:
+        return path
+    if root is not None:
+        relative = os.path.relpath(path, root)
+        if not relative.startswith(os.pardir + os.sep) and relative != os.pardir:
+            return os.path.splitext(relative)[0].replace(os.sep, '/')
+    return os.path.splitext(os.path.basename(path))[0]
 
 
 def root_keys(dataroot_gt: str | os.PathLike, backend: str | None = None) -> list[str]:
@@ -85,15 +98,89 @@ def duplicates(keys: Sequence[str]) -> list[str]:
     return [k for k, n in counts.items() if n > 1]
 
 
-def dataset_keys(dataset: Any) -> list[str]:
-    """Keys of a built BasicSR dataset, in index order: its ``keys`` if it has them, else from its paths."""
-    if getattr(dataset, 'keys', None) is not None:
-        return list(dataset.keys)
-    paths = getattr(dataset, 'paths', None)
-    if paths is None:
-        raise ValueError(f'{type(dataset).__name__} has no paths/keys to tell samples apart')
-    lmdb = getattr(dataset, 'io_backend_opt', {}).get('type') == 'lmdb'
-    return [key_of_path(p['gt_path'] if isinstance(p, dict) else p, lmdb) for p in paths]
+@dataclass(frozen=True)
+class Samples:
+    """The samples of a built BasicSR dataset, in index order.
+
+    ``paths`` are the entries as the dataset holds them (GT path, or LQ path for an LQ-only set;
+    LMDB keys for LMDBs); ``kind`` is ``paired`` (stored LQ beside each GT), ``gt_only`` (LQ made on
+    the fly, as in Real-ESRGAN and FFHQ sets) or ``lq_only`` (SingleImageDataset); ``root`` is the
+    data root the paths are in, ``backend`` its BasicSR io backend.
+    """
+
+    keys: list[str]
+    paths: list[str]
+    kind: str
+    root: str
+    backend: str
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _entry_path(entry: Any) -> tuple[str, bool]:
+    """(path, paired) of one entry of a dataset's ``paths``: a dict of GT/LQ paths, or one path."""
+    if isinstance(entry, dict):
+        path = entry.get('gt_path', entry.get('lq_path'))
+        if path is None:
+            raise TypeError(f'an entry without gt_path or lq_path: {sorted(entry)}')
+        return str(path), 'gt_path' in entry and 'lq_path' in entry
+    if isinstance(entry, (str, os.PathLike)):
+        return str(entry), False
+    raise TypeError(f'an entry of type {type(entry).__name__}')
+
+
+def dataset_samples(dataset: Any, where: str = 'dataset') -> Samples:
+    """Key every sample of a built BasicSR dataset; errors name ``where`` (the option file and key).
+
+    Works for datasets that list their samples in ``paths`` (PairedImageDataset, RealESRGANDataset,
+    RealESRGANPairedDataset, SingleImageDataset, FFHQDataset and third-party classes written like
+    them) or in ``keys``. Video datasets (a ``num_frame`` option: a sample is a clip of frames read
+    around a key) and classes with neither list cannot be keyed: that is an error, never a guess.
+    Two samples with one key are refused, naming both paths.
+    """
+    cls = type(dataset).__name__
+    opt = getattr(dataset, 'opt', None) or {}
+    entries = getattr(dataset, 'paths', None)
+    listed_keys = entries is None and isinstance(getattr(dataset, 'keys', None), list)
+    if listed_keys:
+        entries = dataset.keys
+    if 'num_frame' in opt or not isinstance(entries, Sequence) or isinstance(entries, str):
+        reason = ('its samples are video clips (num_frame)' if 'num_frame' in opt
+                  else 'it lists its samples in neither a paths nor a keys list')
+        raise ValueError(f'{where}: cannot key the samples of {cls}: {reason}; pruning, scoring and tracking need '
+                         'one key per sample')
+    root = opt.get('dataroot_gt') or opt.get('dataroot_lq')
+    if not root:
+        raise ValueError(f'{where}: cannot key the samples of {cls}: its options name no dataroot_gt or dataroot_lq')
+    paths, paired = [], []
+    for position, entry in enumerate(entries):
+        try:
+            path, with_lq = _entry_path(entry)
+        except TypeError as err:
+            raise ValueError(f'{where}: cannot key the samples of {cls}: sample {position} is {err}') from None
+        paths.append(path)
+        paired.append(with_lq)
+    backend = (opt.get('io_backend') or {}).get('type') or backend_of(root)
+    keys = list(paths) if listed_keys else [key_of_path(p, backend == 'lmdb', root) for p in paths]
+    _refuse_duplicates(keys, paths, where)
+    kind = 'paired' if paths and all(paired) else ('gt_only' if opt.get('dataroot_gt') else 'lq_only')
+    return Samples(keys, paths, kind, str(root), backend)
+
+
+def _refuse_duplicates(keys: list[str], paths: list[str], where: str) -> None:
+    first: dict[str, int] = {}
+    for position, key in enumerate(keys):
+        if key in first:
+            raise ValueError(f'{where}: two samples have the key {key!r}: {paths[first[key]]} and {paths[position]}; '
+                             'keys must tell samples apart (rename one, or keep them in separate data roots)')
+        first[key] = position
+
+
+def dataset_keys(dataset: Any, where: str = 'dataset') -> list[str]:
+    """Keys of a built BasicSR dataset, in index order: its own ``sample_keys`` if it has them (a pruned view)."""
+    own = getattr(dataset, 'sample_keys', None)
+    return list(own) if own is not None else dataset_samples(dataset, where).keys
 
 
 def group_by_source(keys: Sequence[str]) -> dict[str, list[int]]:

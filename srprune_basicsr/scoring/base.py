@@ -43,11 +43,13 @@ class Scorer:
     """Base class: ``from_options`` builds the scorer, ``score_batch`` scores, ``provenance`` documents it.
 
     ``reads_images = False`` scorers get ``lq = gt = None`` (the pass then reads no image at all);
+    ``needs_lr = False`` scorers read only the GT (``lq`` may be None: LQ-only sets can be scored);
     ``options`` are the ``score:`` keys the scorer understands besides the common ones.
     """
 
     name: ClassVar[str] = ''
     reads_images: ClassVar[bool] = True
+    needs_lr: ClassVar[bool] = True
     options: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
@@ -58,6 +60,14 @@ class Scorer:
     def provenance(self) -> dict[str, Any]:
         """Fields added to scores.json and to the resume fingerprint (checkpoint hashes, borders, ...)."""
         return {}
+
+    def lr_used(self, source: str, scale: int) -> str:
+        """Which LR this scorer used, for scores.json: the stored one, a bicubic of the GT, or none."""
+        if not (self.reads_images and self.needs_lr):
+            return 'not used'
+        if source == 'bicubic':
+            return f'MATLAB bicubic of the GT, x{scale}, rounded to 8 bits (the set stores no LR)'
+        return 'stored in the dataset'
 
     def parameters(self, score: dict) -> dict[str, Any]:
         """The ``score:`` options as recorded in scores.json (defaults filled in where they matter)."""

@@ -1,9 +1,15 @@
 """The deterministic pass over a training set that scorers and the PSNR tracker share.
 
-The dataset is read in its validation form (whole sub-images or a fixed centre crop, no random
-crop, no flip), in fixed batches of consecutive indices. Under ``--launcher pytorch`` rank r takes
+Each sample is read whole (or as a fixed centre crop), with no random crop, flip or degradation,
+in fixed batches of consecutive indices. Under ``--launcher pytorch`` or ``slurm`` rank r takes
 batches r, r + W, ...: every batch has the same content as in a single-process run, so values
 do not depend on the number of ranks, and a finished batch never needs scoring again.
+
+What is read depends on the dataset's kind (``formats.keys.dataset_samples``): a paired set is
+read by its own class in validation phase (the stored LR); a GT-only set (RealESRGANDataset,
+FFHQDataset: LR made on the fly during training) is read from its files, and its LR is the
+package's MATLAB bicubic of the GT at the option's scale, rounded to 8 bits as ``srprune prepare``
+stores LR images; an LQ-only set (SingleImageDataset) gives its one image as ``gt`` and no LR.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-Group = tuple[np.ndarray, torch.Tensor, torch.Tensor]  # positions in the batch, LQ stack, GT stack
+from srprune_basicsr.bicubic import imresize_uint8
+from srprune_basicsr.formats.keys import Samples, dataset_samples
+
+Group = tuple[np.ndarray, torch.Tensor | None, torch.Tensor]  # positions in the batch, LQ stack (None: no LR), GT
+LR_SOURCES = {'paired': 'stored', 'gt_only': 'bicubic', 'lq_only': 'none'}
 
 
 def build_validation_dataset(opt: dict) -> Any:
@@ -38,22 +48,89 @@ def validation_view(dataset: Any) -> Any:
     return view
 
 
-@contextmanager
-def fixed_view(dataset: Any) -> Iterator[Any]:
-    """The training dataset in its validation form, for one pass in this process.
+class StoredImages(torch.utils.data.Dataset):
+    """Deterministic items of a set without stored LR: each image read whole, its LR made by bicubic.
 
-    A shallow copy shares the training set's file client when this process already opened it
-    (num_worker 0); otherwise it opens its own, and any LMDB it opened is closed afterwards: an
-    LMDB environment may be open only once per process, and forked loader workers inherit it.
+    Opens its file client on first use (in loader workers, in each worker), so it pickles as paths.
     """
-    view = validation_view(dataset)
-    try:
-        yield view
-    finally:
-        client = getattr(view, 'file_client', None)
-        if client is not None and client is not getattr(dataset, 'file_client', None):
-            for env in getattr(client.client, '_client', {}).values():
+
+    def __init__(self, samples: Samples, scale: int) -> None:
+        self.samples, self.scale = samples, int(scale)
+        self.make_lr = samples.kind == 'gt_only'
+        self.client: Any = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, client=None)
+
+    def _read(self, index: int) -> np.ndarray:
+        from basicsr.utils import FileClient, imfrombytes
+
+        if self.client is None:
+            lmdb = self.samples.backend == 'lmdb'
+            self.client = FileClient('lmdb', db_paths=[self.samples.root], client_keys=['img']) if lmdb \
+                else FileClient('disk')
+        return imfrombytes(self.client.get(self.samples.paths[index], 'img'), float32=False)
+
+    def __getitem__(self, index: int) -> dict:
+        from basicsr.utils import img2tensor
+
+        img = self._read(index)
+        if not self.make_lr:
+            return {'gt': img2tensor(img.astype(np.float32) / 255.0, bgr2rgb=True, float32=True)}
+        h, w = img.shape[:2]
+        gt = img[:h - h % self.scale, :w - w % self.scale]
+        lq = imresize_uint8(gt, 1 / self.scale)
+        gt_t, lq_t = img2tensor([gt.astype(np.float32) / 255.0, lq.astype(np.float32) / 255.0], bgr2rgb=True,
+                                float32=True)
+        return {'gt': gt_t, 'lq': lq_t}
+
+    def close(self) -> None:
+        """Close an LMDB this reader opened (an environment may be open only once per process)."""
+        if self.client is not None:
+            for env in getattr(self.client.client, '_client', {}).values():
                 env.close()
+            self.client = None
+
+
+def reading_view(dataset: Any, scale: int, where: str = 'dataset') -> tuple[Any, str]:
+    """What a deterministic pass over ``dataset`` reads, and where its LR comes from (``LR_SOURCES``).
+
+    A pruned view (``data.pruned_dataset``) is read through its kept indices.
+    """
+    view = hasattr(dataset, 'sample_keys')
+    base = dataset.dataset if view else dataset
+    samples = dataset.samples if view else dataset_samples(base, where)
+    reader = validation_view(base) if samples.kind == 'paired' else StoredImages(samples, scale)
+    if view:
+        reader = torch.utils.data.Subset(reader, dataset.indices)
+    return reader, LR_SOURCES[samples.kind]
+
+
+@contextmanager
+def fixed_view(dataset: Any, scale: int, where: str = 'dataset') -> Iterator[Any]:
+    """The dataset as a deterministic pass reads it (``reading_view``), for one pass in this process.
+
+    A paired set's validation copy shares the training set's file client when this process already
+    opened it (num_worker 0); otherwise it opens its own, and any LMDB it opened is closed
+    afterwards: an LMDB environment may be open only once per process, and forked loader workers
+    inherit it.
+    """
+    reader, _ = reading_view(dataset, scale, where)
+    try:
+        yield reader
+    finally:
+        inner = reader.dataset if isinstance(reader, torch.utils.data.Subset) else reader
+        base = dataset.dataset if hasattr(dataset, 'sample_keys') else dataset
+        if isinstance(inner, StoredImages):
+            inner.close()
+        else:
+            client = getattr(inner, 'file_client', None)
+            if client is not None and client is not getattr(base, 'file_client', None):
+                for env in getattr(client.client, '_client', {}).values():
+                    env.close()
 
 
 def rank_batches(total: int, batch_size: int, rank: int = 0, world: int = 1) -> list[np.ndarray]:
@@ -79,14 +156,13 @@ def collate_by_shape(items: list[dict], crop: int | None, scale: int, option: st
 
     Whole sub-images of different sizes are batched by shape. Runs in loader workers when there are any.
     """
-    if 'lq' not in items[0]:
-        raise ValueError(f'{option.split(":")[0]}: the dataset gives no LQ images; a fixed-view pass needs stored '
-                         'LR images (for prune_tracking, use view: train_crop with datasets that degrade on the fly)')
+    with_lq = 'lq' in items[0]
     groups: dict[tuple, list[int]] = {}
     for i, item in enumerate(items):
-        groups.setdefault((tuple(item['lq'].shape), tuple(item['gt'].shape)), []).append(i)
+        groups.setdefault((tuple(item['lq'].shape) if with_lq else (), tuple(item['gt'].shape)), []).append(i)
     return [(np.asarray(group),
-             torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None, option) for i in group]),
+             torch.stack([center_crop(items[i]['lq'], crop // scale if crop else None, option) for i in group])
+             if with_lq else None,
              torch.stack([center_crop(items[i]['gt'], crop, option) for i in group])) for group in groups.values()]
 
 
@@ -100,6 +176,6 @@ def loader(dataset: Any, batches: list[np.ndarray], crop: int | None, scale: int
            pin_memory: bool = False) -> torch.utils.data.DataLoader:
     """A persistent DataLoader over fixed batches, read by ``workers`` processes (the tracker's path)."""
     return torch.utils.data.DataLoader(
-        validation_view(dataset), batch_sampler=[b.tolist() for b in batches], num_workers=workers,
+        reading_view(dataset, scale)[0], batch_sampler=[b.tolist() for b in batches], num_workers=workers,
         collate_fn=partial(collate_by_shape, crop=crop, scale=scale, option=option),
         persistent_workers=workers > 0, pin_memory=pin_memory)

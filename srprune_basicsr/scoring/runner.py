@@ -21,22 +21,24 @@ from srprune_basicsr.formats.atomic import check_apart, check_replaceable
 from srprune_basicsr.formats.keys import dataset_keys
 from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.formats.scores import write_scores
-from srprune_basicsr.options import check_keys, load_yaml
+from srprune_basicsr.options import check_keys, import_packages, load_yaml
 from srprune_basicsr.scoring import dataset_pass
 from srprune_basicsr.scoring.base import Scorer, ScorerContext, option_keys
 from srprune_basicsr.scoring.registry import SCORERS
 
-TOP_KEYS = {'name', 'method', 'scale', 'num_gpu', 'manual_seed', 'dataset', 'network_g', 'path', 'score', 'out',
-            'history'}
+TOP_KEYS = {'_source', 'imports', 'name', 'method', 'scale', 'num_gpu', 'manual_seed', 'dataset', 'network_g', 'path',
+            'score', 'out', 'history'}
 
 
 def load_options(path: str | os.PathLike) -> dict:
     """Read a score option file (BasicSR's YAML dialect) and check its keys."""
     opt = load_yaml(path, 'option file')
     check_options(opt, str(path))
+    import_packages(opt, str(path))
     for key in ('name', 'dataset', 'scale'):
         if key not in opt:
             raise ValueError(f'{path}: missing key {key!r}')
+    opt['_source'] = str(path)  # named in errors about the dataset
     return opt
 
 
@@ -162,8 +164,8 @@ def score_pass(scorer: Scorer, dataset: object, batches: list[np.ndarray], recor
 def score_inputs(opt: dict) -> list:
     """What a score run reads: the data roots, the proxy checkpoint, the history (an output never touches them)."""
     dataset = opt.get('dataset') or {}
-    return [dataset.get('dataroot_gt'), dataset.get('dataroot_lq'), (opt.get('path') or {}).get('pretrain_network_g'),
-            opt.get('history')]
+    return [dataset.get('dataroot_gt'), dataset.get('dataroot_lq'), dataset.get('meta_info'),
+            dataset.get('meta_info_file'), (opt.get('path') or {}).get('pretrain_network_g'), opt.get('history')]
 
 
 def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = False, progress: bool = True,
@@ -186,14 +188,20 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     for root in (opt['dataset'].get('dataroot_gt'), opt['dataset'].get('dataroot_lq')):
         if root:
             check_intact(root)
-    dataset = build_score_dataset(opt)
-    keys = dataset_keys(dataset)
+    where = f"{opt.get('_source', opt['name'])}: dataset"
+    built = build_score_dataset(opt)
+    keys = dataset_keys(built, where)
+    dataset, lr = dataset_pass.reading_view(built, opt['scale'], where)
     scorer = build_scorer(opt, keys, score_device(opt))
-    dataset_record = {k: str(Path(opt['dataset'][k]).resolve()) for k in ('dataroot_gt', 'dataroot_lq')
+    if scorer.reads_images and scorer.needs_lr and lr == 'none':
+        raise ValueError(f'{where}: {opt["dataset"].get("type")} holds only LQ images, and {scorer.name} compares an '
+                         'LR with its GT; score it with a method that needs only one image (sobel, random)')
+    dataset_record = {k: str(Path(opt['dataset'][k]).resolve()) for k in ('dataroot_gt', 'dataroot_lq', 'meta_info')
                       if opt['dataset'].get(k)}
-    provenance = {'dataset': dict(dataset_record, io_backend=opt['dataset'].get('io_backend')),
+    provenance = {'dataset': dict(dataset_record, io_backend=opt['dataset'].get('io_backend'),
+                                  type=opt['dataset'].get('type')),
                   'sample_count': len(keys), 'scale': opt['scale'], 'option_name': opt['name'],
-                  **scorer.provenance()}
+                  'lr': scorer.lr_used(lr, opt['scale']), **scorer.provenance()}
     parameters = scorer.parameters(score)
     fingerprint = hashlib.sha256(json.dumps([scorer.name, parameters, provenance, keys],
                                             sort_keys=True, default=str).encode()).hexdigest()

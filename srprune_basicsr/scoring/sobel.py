@@ -18,6 +18,8 @@ LUMA = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64) / 255.0  # I
 class SobelScorer(Scorer):
     """Mean gradient magnitude of the GT luma (texture = assumed difficulty)."""
 
+    needs_lr = False
+
     def __init__(self) -> None:
         kx = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=torch.float64)
         self.kernels = torch.stack([kx, kx.t()])[:, None]

@@ -42,11 +42,12 @@ import torch
 from tqdm import tqdm
 
 from srprune_basicsr.formats.history import History, HistoryError, keys_digest
-from srprune_basicsr.formats.keys import dataset_keys, key_of_path
+from srprune_basicsr.formats.keys import dataset_keys, dataset_samples
 from srprune_basicsr.metrics import psnr_per_sample
 from srprune_basicsr.options import option_block
 from srprune_basicsr.scoring import dataset_pass
 from srprune_basicsr.scoring.dynamic_uncertainty import METHOD, write_uncertainty_scores
+from srprune_basicsr.scoring.pool import SamplePool
 
 VIEWS = ('fixed', 'train_crop')
 FOLDER = 'prune_tracking'
@@ -110,13 +111,17 @@ class PruneTracker:
                              '(srprune train, or a train.py that imports srprune_basicsr and calls train_pipeline)')
         self.dataset = loader.dataset
         self.num_workers = loader.num_workers  # the fixed view reads with as many workers as training
-        try:
-            self.keys = dataset_keys(self.dataset)
-        except ValueError as err:
-            raise ValueError(f'prune_tracking: {err}') from None
+        where = f"prune_tracking: datasets:{opt['datasets']['train'].get('name', 'train')}"
+        samples = getattr(self.dataset, 'samples', None) if hasattr(self.dataset, 'sample_keys') else None
+        samples = samples or dataset_samples(self.dataset, where)
+        kept = getattr(self.dataset, 'indices', None) if hasattr(self.dataset, 'sample_keys') else None
+        self.keys = dataset_keys(self.dataset, where)
         self.column = {k: i for i, k in enumerate(self.keys)}
-        if len(self.column) != len(self.keys):
-            raise ValueError('prune_tracking: the training set has duplicate sample keys')
+        paths = samples.paths if kept is None else [samples.paths[i] for i in kept]
+        self.path_column = {p: i for i, p in enumerate(paths)}
+        if samples.kind == 'lq_only':
+            raise ValueError(f'{where}: {type(self.dataset).__name__} holds no GT images; PSNR needs a GT')
+        self.pool = SamplePool.for_model(model, self.options.view, where)
         per_epoch = len(loader)
         every = self.options.every
         self.every = per_epoch if every == 'epoch' else int(every)
@@ -138,6 +143,7 @@ class PruneTracker:
         self.pending: list[tuple[np.ndarray, torch.Tensor]] = []
         self._reader: Any = None
         self.batch_keys: list[str] | None = None
+        self.batch_columns: np.ndarray | None = None
         get_root_logger().info(
             f"prune_tracking: {METHOD}, view {self.options.view}, a snapshot every {self.every} iterations"
             f"{' (1 epoch)' if every == 'epoch' else ''}, {self.planned} planned, window {self.options.window}, "
@@ -157,18 +163,29 @@ class PruneTracker:
     # ----------------------------------------------------------------- training hooks
     def remember_batch(self, data: dict) -> None:
         """Keep the fed batch's identities (validation batches pass through here too; resolved when recorded)."""
-        self.batch_keys = data.get('key', data.get('gt_path'))
+        self.batch_keys = data.get('key', data.get('gt_path', data.get('lq_path')))
+        self.batch_columns = None
 
     def _batch_columns(self) -> np.ndarray:
-        """Columns of the last training batch: ``key`` (PrunedPairedImageDataset) or GT paths (plain datasets)."""
+        """Columns of the last training batch: its ``key`` (a pruned set) or its GT paths (any BasicSR set)."""
+        if self.batch_columns is not None:  # set by the pool: the pairs the model trained on this step
+            return self.batch_columns
         if self.batch_keys is None:
-            raise ValueError('prune_tracking: the training batch has neither "key" nor "gt_path"; use '
-                             'PrunedPairedImageDataset or a dataset that returns the GT path')
-        keys = [k if k in self.column else key_of_path(k, lmdb=False) for k in self.batch_keys]
-        unknown = [k for k in keys if k not in self.column]
+            raise ValueError('prune_tracking: the training batch has neither "key" nor "gt_path"; add a prune: block '
+                             'to the dataset (it tags items with their key) or return the GT path')
+        unknown = [k for k in self.batch_keys if k not in self.column and k not in self.path_column]
         if unknown:
             raise ValueError(f'prune_tracking: batch key(s) {unknown[:5]} are not in the tracked training set')
-        return np.asarray([self.column[k] for k in keys], dtype=np.int64)
+        return np.asarray([self.column[k] if k in self.column else self.path_column[k] for k in self.batch_keys],
+                          dtype=np.int64)
+
+    def pool_step(self, run_pool: Any) -> None:
+        """Run the model's training-pair pool, carrying this batch's columns through it (train_crop only)."""
+        if self.options.view != 'train_crop':
+            run_pool()
+            return
+        columns = self._batch_columns()
+        self.batch_columns = self.pool.step(self.model, run_pool, columns)
 
     def after_step(self, current_iter: int) -> None:
         if self.options.view == 'train_crop':
@@ -220,7 +237,7 @@ class PruneTracker:
         """
         crop, scale = self.options.crop, self.opt['scale']
         if self.num_workers == 0:
-            with dataset_pass.fixed_view(self.dataset) as view:
+            with dataset_pass.fixed_view(self.dataset, scale) as view:
                 for indices in self.fixed_batches:
                     yield dataset_pass.load_batch(view, indices, crop, scale, OPTION_CROP)
             return
@@ -349,6 +366,14 @@ class TrackingMixin:
         super().optimize_parameters(current_iter)
         self.prune_tracker.after_step(current_iter)
 
+
+
+class PoolTrackingMixin(TrackingMixin):
+    """For models with a training-pair pool (RealESRNet/RealESRGAN): sample columns travel with their pairs."""
+
+    def _dequeue_and_enqueue(self) -> None:
+        self.prune_tracker.pool_step(super()._dequeue_and_enqueue)
+
     def save(self, epoch: int, current_iter: int) -> None:
         super().save(epoch, current_iter)
         if current_iter == -1:
@@ -364,7 +389,8 @@ class TrackingMixin:
 @functools.cache
 def tracked_class(cls: type) -> type:
     """``cls`` with the tracking hooks (one subclass per class, same name plus a suffix)."""
-    return type(f'{cls.__name__}WithPruneTracking', (TrackingMixin, cls), {})
+    mixin = PoolTrackingMixin if hasattr(cls, '_dequeue_and_enqueue') else TrackingMixin
+    return type(f'{cls.__name__}WithPruneTracking', (mixin, cls), {})
 
 
 def attach_if_asked(model: Any, opt: dict, loader: Any) -> Any:

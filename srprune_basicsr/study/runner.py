@@ -30,15 +30,15 @@ from srprune_basicsr.formats.atomic import (
 )
 from srprune_basicsr.formats.keys import backend_of, root_keys
 from srprune_basicsr.formats.scores import match_dataset, read_scores
-from srprune_basicsr.options import check_keys, load_yaml
+from srprune_basicsr.options import check_keys, import_packages, load_yaml
 from srprune_basicsr.scoring.runner import check_options, run_scoring
 from srprune_basicsr.selection import select_keys, write_selection
 from srprune_basicsr.study import launcher
 from srprune_basicsr.study.arms import Arm, check_arms, distilled_sets, expand_arms
 from srprune_basicsr.study.evaluate import evaluate_checkpoint
 
-STUDY_KEYS = {'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds', 'keep_ratios',
-              'methods', 'distilled', 'random_like_distilled', 'num_gpu'}
+STUDY_KEYS = {'imports', 'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds',
+              'keep_ratios', 'methods', 'distilled', 'random_like_distilled', 'num_gpu'}
 BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule', 'checkpoint_freq'}
 
 
@@ -46,6 +46,7 @@ def load_study(path: str | os.PathLike) -> dict:
     """Read and check a study option file; errors name the file and the key."""
     study = load_yaml(path, 'study option file')
     check_keys(study, STUDY_KEYS, str(path))
+    import_packages(study, str(path))
     for key in ('name', 'scale', 'train_options', 'data', 'benchmarks'):
         if key not in study:
             raise ValueError(f'{path}: missing key {key!r}')

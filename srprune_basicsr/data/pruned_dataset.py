@@ -1,0 +1,158 @@
+"""``prune:`` on any dataset BasicSR builds: the kept samples, each item tagged with its ``key`` and ``index``.
+
+A ``prune:`` block in a dataset's options (the same keys as ``srprune select``)::
+
+    prune:
+      scores: experiments/score_srcnn_x4/scores.csv   # or  score: {...}  or  keep: path/to/keep.txt
+      keep_ratio: 0.5
+      order: hardest          # hardest | easiest | random | stratified
+      drop_hardest: 0.05      # fractions of the whole set: keeps ranks 5%..55%
+      seed: 0
+
+is applied by ``apply_prune``, a dataset callback of ``_basicsr.hooks``: whatever class BasicSR
+built (PairedImageDataset, RealESRGANDataset, RealESRGANPairedDataset, SingleImageDataset,
+FFHQDataset, a third-party class that lists its samples in ``paths`` or ``keys``), the result is
+a ``PrunedDataset`` view over the kept indices. The view leaves the dataset itself untouched (its
+``__getitem__`` reads sample ``indices[i]`` as always, with its own random crops and degradations)
+and delegates every other attribute to it, so BasicSR's pipeline sees the dataset it configured.
+Samples are keyed by ``formats.keys.dataset_samples``; a class it cannot key is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from srprune_basicsr._basicsr import hooks
+from srprune_basicsr.formats.keep import read_keep_list
+from srprune_basicsr.formats.keys import Samples, dataset_samples
+from srprune_basicsr.formats.scores import match_dataset, read_scores
+from srprune_basicsr.scoring.runner import check_options, load_options, run_scoring
+from srprune_basicsr.selection import PruneOptions, select_indices
+
+
+class PrunedDataset(torch.utils.data.Dataset):
+    """The kept samples of a built BasicSR dataset (all of them without a ``prune:`` block)."""
+
+    def __init__(self, dataset: Any, samples: Samples, indices: list[int], all_scores: np.ndarray | None = None,
+                 kept_scores: np.ndarray | None = None) -> None:
+        self.dataset = dataset
+        self.samples = samples
+        self.indices = list(indices)
+        self.sample_keys = [samples.keys[i] for i in self.indices]
+        self.total = len(samples)
+        self.all_scores, self.kept_scores = all_scores, kept_scores  # when scores chose the subset
+
+    @property
+    def keys(self) -> list[str]:
+        """The kept samples' keys (``keys`` as PrunedPairedImageDataset always had them)."""
+        return self.sample_keys
+
+    @property
+    def paths(self) -> list:
+        """The kept entries of the dataset's own ``paths`` (or ``keys``) list."""
+        own = getattr(self.dataset, 'paths', None)
+        own = own if own is not None else self.dataset.keys
+        return [own[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.dataset[self.indices[index]]
+        item['key'] = self.sample_keys[index]
+        item['index'] = index
+        return item
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith('__') or name == 'dataset':  # pickling probes and a half-built view
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def _where(dataset_opt: dict) -> str:
+    """``<option file>: datasets:<name>`` for error messages (the file when BasicSR's parse_options read one)."""
+    source = hooks.option_file() or ''
+    return f"{source + ': ' if source else ''}datasets:{dataset_opt.get('name', '?')}"
+
+
+def kept_indices(block: dict, samples: Samples, dataset_opt: dict) -> tuple[list[int], np.ndarray | None]:
+    """Positions kept by a ``prune:`` block, and every sample's score when scores chose them."""
+    where = _where(dataset_opt)
+    prune = PruneOptions.from_block(block, f'{where}:prune')
+    if prune.source == 'keep':
+        keep = read_keep_list(prune.value)
+        position = {k: i for i, k in enumerate(samples.keys)}
+        missing = [k for k in keep if k not in position]
+        if missing:
+            raise ValueError(f'{prune.value}: {len(missing)} of {len(keep)} key(s) are not samples of {where} '
+                             f'({len(samples)} samples, e.g. {samples.keys[:3]}), e.g. {missing[:5]}')
+        return sorted(position[k] for k in keep), None
+    scores_path = prune.value if prune.source == 'scores' else score_first(prune.value, dataset_opt)
+    try:
+        scores = match_dataset(read_scores(scores_path), samples.keys)
+    except ValueError as err:
+        raise ValueError(f'{where}:prune: {err}') from None
+    return select_indices(scores, prune.rule).tolist(), scores
+
+
+def score_first(score: dict | str, dataset_opt: dict) -> str:
+    """Run (or reuse) a scorer on this dataset before training: ``prune: score:``.
+
+    ``score`` is a score option file or the same options inline; its dataset is always this one.
+    Scores go to ``experiments/<score name>/scores.csv`` and are reused on resume or rerun while
+    the proxy checkpoint, the dataset and the options are unchanged (by fingerprint). Under
+    ``--launcher pytorch`` or ``slurm`` every rank builds the dataset, so all ranks share the work.
+    """
+    import torch.distributed as dist
+
+    name = dataset_opt.get('name', 'train')
+    if isinstance(score, str):
+        opt = load_options(score)
+    else:
+        opt = dict(score)
+        opt.setdefault('name', f'score_{name}')
+        check_options(opt, f'{_where(dataset_opt)}:prune:score')
+    opt['scale'] = dataset_opt['scale']
+    dataset = {k: v for k, v in dataset_opt.items() if k not in ('prune', 'phase', 'scale')}
+    dataset['io_backend'] = {k: v for k, v in dataset_opt['io_backend'].items() if k not in ('db_paths', 'client_keys')}
+    if dataset.get('type') == 'PrunedPairedImageDataset':
+        dataset['type'] = 'PairedImageDataset'
+    opt['dataset'] = dataset
+    distributed = dist.is_available() and dist.is_initialized()
+    return str(run_scoring(opt, dist=distributed, progress=False, reuse=True, overwrite=True))
+
+
+def prune_dataset(dataset: Any, dataset_opt: dict) -> PrunedDataset:
+    """The view of ``dataset`` that its options' ``prune:`` block keeps (every sample without one)."""
+    from basicsr.utils import get_root_logger
+
+    samples = dataset_samples(dataset, _where(dataset_opt))
+    block = dataset_opt.get('prune')
+    indices, scores = kept_indices(block, samples, dataset_opt) if block else (list(range(len(samples))), None)
+    view = PrunedDataset(dataset, samples, indices, scores, None if scores is None else scores[indices])
+    if block and dataset_opt.get('phase') == 'train':
+        _check_enough(view, dataset_opt)
+    get_root_logger().info(f'{type(dataset).__name__} [{dataset_opt.get("name")}]: kept {len(view)} of '
+                           f'{view.total} samples' + (f' ({dict(block)})' if block else ''))
+    return view
+
+
+def _check_enough(view: PrunedDataset, dataset_opt: dict) -> None:
+    batch = dataset_opt.get('batch_size_per_gpu')
+    if batch and len(view) < batch:
+        raise ValueError(f'{_where(dataset_opt)}: the kept set has {len(view)} samples, fewer than one batch '
+                         f'(batch_size_per_gpu={batch}); keep more or lower the batch size')
+
+
+def apply_prune(dataset: Any, dataset_opt: dict) -> Any:
+    """Dataset callback: a dataset whose options carry ``prune:`` becomes the view of its kept samples."""
+    if not dataset_opt.get('prune') or isinstance(dataset, PrunedDataset):
+        return dataset
+    if len(dataset) != len(dataset_samples(dataset, _where(dataset_opt))):
+        raise ValueError(f'{_where(dataset_opt)}: {type(dataset).__name__} has {len(dataset)} items but lists '
+                         'a different number of samples, so a sample cannot be told by its index; prune: cannot '
+                         'apply to it')
+    return prune_dataset(dataset, dataset_opt)
