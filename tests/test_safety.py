@@ -320,13 +320,14 @@ class UnlistedDataset(ClipDataset):
         self.opt, self.frames = opt, {'a': 1}
 
 
-@pytest.mark.parametrize('cls,reason', [(ClipDataset, 'its samples are video clips'),
-                                        (UnlistedDataset, 'neither a paths nor a keys list')])
-def test_a_prune_block_on_a_dataset_that_cannot_be_keyed_is_an_error(data: Path, cls: type, reason: str) -> None:
+@pytest.mark.parametrize('cls,frames,reason', [(ClipDataset, {'num_frame': 5}, 'its samples are video clips'),
+                                               (UnlistedDataset, {}, 'neither a paths nor a keys list')])
+def test_a_prune_block_on_a_dataset_that_cannot_be_keyed_is_an_error(data: Path, cls: type, frames: dict,
+                                                                     reason: str) -> None:
     from srprune_basicsr.data.pruned_dataset import apply_prune
 
-    opt = {'name': 'clips', 'type': cls.__name__, 'dataroot_gt': str(data), 'num_frame': 5, 'phase': 'train',
-           'io_backend': {'type': 'disk'}, 'scale': 2, 'prune': {'keep': 'keep.txt'}}
+    opt = {'name': 'clips', 'type': cls.__name__, 'dataroot_gt': str(data), 'phase': 'train',
+           'io_backend': {'type': 'disk'}, 'scale': 2, 'prune': {'keep': 'keep.txt'}, **frames}
     with pytest.raises(ValueError, match=f'datasets:clips: cannot key the samples of {cls.__name__}: {reason}'):
         apply_prune(cls(opt), opt)
 

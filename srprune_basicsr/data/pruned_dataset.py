@@ -151,7 +151,8 @@ def apply_prune(dataset: Any, dataset_opt: dict) -> Any:
     """Dataset callback: a dataset whose options carry ``prune:`` becomes the view of its kept samples."""
     if not dataset_opt.get('prune') or isinstance(dataset, PrunedDataset):
         return dataset
-    if len(dataset) != len(dataset_samples(dataset, _where(dataset_opt))):
+    samples = dataset_samples(dataset, _where(dataset_opt))
+    if len(dataset) != len(samples):
         raise ValueError(f'{_where(dataset_opt)}: {type(dataset).__name__} has {len(dataset)} items but lists '
                          'a different number of samples, so a sample cannot be told by its index; prune: cannot '
                          'apply to it')
