@@ -95,3 +95,57 @@ def random_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A smooth-ish random uint8 BGR image (noise blurred, so bicubic is meaningful)."""
     img = rng.integers(0, 256, (h, w, 3)).astype(np.float32)
     return cv2.GaussianBlur(img, (5, 5), 1.5).astype(np.uint8)
+
+
+KERNELS = ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso']
+
+
+def realesrnet_options(name: str, dataroot_gt: Path, meta_info: Path | None = None, total_iter: int = 6,
+                       queue_size: int = 4, model_type: str = 'RealESRNetModel') -> dict:
+    """Real-ESRGAN's RealESRNet x4 option file, shrunk for a CPU: a tiny RRDBNet, 32 px crops, batch 2, a 4-pair pool."""
+    degradation = dict(
+        gt_usm=True, resize_prob=[0.2, 0.7, 0.1], resize_range=[0.15, 1.5], gaussian_noise_prob=0.5,
+        noise_range=[1, 30], poisson_scale_range=[0.05, 3], gray_noise_prob=0.4, jpeg_range=[30, 95],
+        second_blur_prob=0.8, resize_prob2=[0.3, 0.4, 0.3], resize_range2=[0.3, 1.2], gaussian_noise_prob2=0.5,
+        noise_range2=[1, 25], poisson_scale_range2=[0.05, 2.5], gray_noise_prob2=0.4, jpeg_range2=[30, 95])
+    kernels = dict(
+        blur_kernel_size=21, kernel_list=KERNELS, kernel_prob=[0.45, 0.25, 0.12, 0.03, 0.12, 0.03], sinc_prob=0.1,
+        blur_sigma=[0.2, 3], betag_range=[0.5, 4], betap_range=[1, 2], blur_kernel_size2=21, kernel_list2=KERNELS,
+        kernel_prob2=[0.45, 0.25, 0.12, 0.03, 0.12, 0.03], sinc_prob2=0.1, blur_sigma2=[0.2, 1.5],
+        betag_range2=[0.5, 4], betap_range2=[1, 2], final_sinc_prob=0.8)
+    lmdb = str(dataroot_gt).endswith('.lmdb')
+    train = dict(name='gt_only', type='RealESRGANDataset', dataroot_gt=str(dataroot_gt),
+                 io_backend={'type': 'lmdb' if lmdb else 'disk'}, **kernels, gt_size=32, use_hflip=True,
+                 use_rot=False, use_shuffle=True, num_worker_per_gpu=0, batch_size_per_gpu=2,
+                 dataset_enlarge_ratio=1, prefetch_mode=None)
+    if meta_info is not None:
+        train['meta_info'] = str(meta_info)
+    return dict(
+        name=name, model_type=model_type, scale=4, num_gpu=0, manual_seed=0, **degradation, gt_size=32,
+        queue_size=queue_size, datasets={'train': train},
+        network_g=dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=8),
+        path=dict(pretrain_network_g=None, strict_load_g=True, resume_state=None),
+        train=dict(ema_decay=0.999, optim_g=dict(type='Adam', lr=2e-4, weight_decay=0, betas=[0.9, 0.99]),
+                   scheduler=dict(type='MultiStepLR', milestones=[1000], gamma=0.5), total_iter=total_iter,
+                   warmup_iter=-1, pixel_opt=dict(type='L1Loss', loss_weight=1.0, reduction='mean')),
+        logger=dict(print_freq=1, save_checkpoint_freq=1000, use_tb_logger=False, wandb=None),
+        dist_params=dict(backend='nccl', port=29500))
+
+
+def meta_info_folder(root: Path, tiny_data: Path) -> Path:
+    """A DF2K+OST-style GT folder: two sub-folders holding files of the same names, listed by a meta_info file."""
+    import shutil
+
+    lines = []
+    for folder, offset in (('DF2K_HR_sub', 0), ('OST', 1)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        photo_crops(root / 'tmp', 3, 48, offset=offset)
+        for i, src in enumerate(sorted((root / 'tmp').glob('*.png'))):
+            name = f'img{i:03d}_s001.png'
+            shutil.move(src, root / folder / name)
+            lines.append(f'{folder}/{name} (48,48,3)')
+    shutil.rmtree(root / 'tmp')
+    (root / 'meta_info').mkdir(exist_ok=True)
+    meta = root / 'meta_info' / 'meta_info_DF2K_OST_sub.txt'
+    meta.write_text('\n'.join(lines) + '\n')
+    return meta

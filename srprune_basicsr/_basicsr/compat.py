@@ -311,13 +311,23 @@ def _pool_on_model_device(pool: Callable) -> Callable:
     return _dequeue_and_enqueue
 
 
+def _filter2d_any_layout(filter2d: Callable) -> Callable:
+    @functools.wraps(filter2d)
+    def filter2D(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:  # noqa: N802  (basicsr's name)
+        return filter2d(img.contiguous(), kernel)
+
+    return filter2D
+
+
 def pool_models_on_cpu(opt: dict) -> None:
     """Before-model callback: Real-ESRGAN-style models (a training-pair pool) run where BasicSR put the model.
 
     basicsr's RealESRNetModel/RealESRGANModel, the ``realesrgan`` package's copies and models
     written from them call ``.cuda()`` on their JPEG and sharpening operators and on the pool
     tensors, so on a host without CUDA their constructor fails. Within those two methods ``.cuda()``
-    now means the model's device; on a GPU it is what it always was.
+    now means the model's device; on a GPU it is what it always was. On the CPU, ``F.pad`` keeps
+    the permuted layout of the JPEG operator's output, which basicsr's ``filter2D`` then cannot
+    ``view``: the models' ``filter2D`` gets a contiguous input (a no-op where it already is).
     """
     from basicsr.utils.registry import MODEL_REGISTRY
 
@@ -330,6 +340,11 @@ def pool_models_on_cpu(opt: dict) -> None:
     cls.__init__ = _init_on_model_device(cls.__init__)
     cls._dequeue_and_enqueue = _pool_on_model_device(cls._dequeue_and_enqueue)
     cls._srprune_cpu_pool = True
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        filter2d = getattr(module, 'filter2D', None)
+        if callable(filter2d) and not hasattr(filter2d, '__wrapped__'):
+            module.filter2D = _filter2d_any_layout(filter2d)
 
 
 def install_shim() -> None:

@@ -13,6 +13,7 @@ code is refused for the ``train_crop`` view instead of being credited to the wro
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 
 
 def _code_of(cls: type) -> tuple:
-    code = cls._dequeue_and_enqueue.__code__
+    code = inspect.unwrap(cls._dequeue_and_enqueue).__code__  # under the CPU fix's wrapper, if any
     return code.co_code, code.co_names, code.co_consts
 
 
