@@ -40,19 +40,29 @@ def check_number(opt: dict, keys: tuple[str, ...], source: str) -> None:
                          'write it as !!float 2e-4 (and whole numbers without quotes)')
 
 
+def is_registered(registry: object, name: object) -> bool:
+    """Whether BasicSR's ``Registry.get`` finds ``name``: as registered, or with its ``_basicsr`` suffix.
+
+    basicsr registers the Real-ESRGAN classes it ships as ``RealESRNetModel_basicsr`` (and so on),
+    and ``get`` falls back to that name, so ``model_type: RealESRNetModel`` works without realesrgan.
+    """
+    names = registry._obj_map  # noqa: SLF001
+    return isinstance(name, str) and (name in names or f'{name}_basicsr' in names)
+
+
 def check_types(opt: dict, source: str) -> None:
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
 
     model = opt.get('model_type', 'SRModel')
-    if model not in MODEL_REGISTRY._obj_map:  # noqa: SLF001
+    if not is_registered(MODEL_REGISTRY, model):
         raise ValueError(f'{source}: model_type {closest(model, MODEL_REGISTRY)}')
     for key in (k for k in opt if k.startswith('network_')):
         arch = (opt[key] or {}).get('type')
-        if arch not in ARCH_REGISTRY._obj_map:  # noqa: SLF001
+        if not is_registered(ARCH_REGISTRY, arch):
             raise ValueError(f'{source}: {key}:type {closest(str(arch), ARCH_REGISTRY)}')
     for name, dataset in (opt.get('datasets') or {}).items():
         kind = (dataset or {}).get('type')
-        if kind not in DATASET_REGISTRY._obj_map:  # noqa: SLF001
+        if not is_registered(DATASET_REGISTRY, kind):
             raise ValueError(f'{source}: datasets:{name}:type {closest(str(kind), DATASET_REGISTRY)}')
 
 

@@ -132,7 +132,7 @@ def realesrnet_options(name: str, dataroot_gt: Path, meta_info: Path | None = No
         dist_params=dict(backend='nccl', port=29500))
 
 
-def meta_info_folder(root: Path, tiny_data: Path) -> Path:
+def meta_info_folder(root: Path) -> Path:
     """A DF2K+OST-style GT folder: two sub-folders holding files of the same names, listed by a meta_info file."""
     import shutil
 

@@ -331,9 +331,9 @@ def pool_models_on_cpu(opt: dict) -> None:
     """
     from basicsr.utils.registry import MODEL_REGISTRY
 
-    try:
-        cls = MODEL_REGISTRY.get(opt.get('model_type'))
-    except KeyError:
+    name = str(opt.get('model_type'))
+    cls = MODEL_REGISTRY._obj_map.get(name) or MODEL_REGISTRY._obj_map.get(f'{name}_basicsr')  # noqa: SLF001
+    if cls is None:
         return  # BasicSR's own lookup reports the unknown type
     if not hasattr(cls, '_dequeue_and_enqueue') or '_srprune_cpu_pool' in vars(cls):
         return
