@@ -102,7 +102,7 @@ KERNELS = ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso'
 
 def realesrnet_options(name: str, dataroot_gt: Path, meta_info: Path | None = None, total_iter: int = 6,
                        queue_size: int = 4, model_type: str = 'RealESRNetModel') -> dict:
-    """Real-ESRGAN's RealESRNet x4 option file, shrunk for a CPU: a tiny RRDBNet, 32 px crops, batch 2, a 4-pair pool."""
+    """Real-ESRGAN's RealESRNet x4 option file, shrunk for a CPU: tiny RRDBNet, 32 px crops, batch 2, 4-pair pool."""
     degradation = dict(
         gt_usm=True, resize_prob=[0.2, 0.7, 0.1], resize_range=[0.15, 1.5], gaussian_noise_prob=0.5,
         noise_range=[1, 30], poisson_scale_range=[0.05, 3], gray_noise_prob=0.4, jpeg_range=[30, 95],

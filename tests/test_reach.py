@@ -111,7 +111,9 @@ def test_a_scores_file_of_another_dataset_names_the_mismatch(tiny_data: Path, tm
 
     scores = write_scores(tmp_path / 'scores.csv', ['other_a', 'other_b'], [1.0, 2.0], method='sobel')
     opt = dict(dataset_options('RealESRGANDataset', tiny_data), prune={'scores': str(scores), 'keep_ratio': 0.5})
-    with pytest.raises(ValueError, match=r"datasets:RealESRGANDataset:prune: .*scores.csv: 2 key\(s\) not in the dataset \(e.g. \['other_a', 'other_b'\]\); 16 dataset key\(s\) without a score \(e.g. \['img000_s001'"):
+    with pytest.raises(ValueError, match=r"datasets:RealESRGANDataset:prune: .*scores.csv: 2 key\(s\) not in the "
+                                         r"dataset \(e.g. \['other_a', 'other_b'\]\); 16 dataset key\(s\) without a "
+                                         r"score \(e.g. \['img000_s001'"):
         build(opt)
 
 
@@ -349,7 +351,7 @@ def test_realesrnet_trains_on_a_pruned_gt_only_lmdb_and_tracks_it(tiny_data: Pat
 @pytest.mark.slow
 def test_a_realesrgan_style_train_py_prunes_a_meta_info_folder_then_scores_it(df2k: tuple[Path, Path],
                                                                              tmp_path: Path) -> None:
-    """A train.py that imports only realesrgan: the plugin comes in by auto-registration; then a proxy scores the set."""
+    """A train.py that imports only realesrgan: the plugin comes in by auto-registration; a proxy then scores it."""
     root, meta = df2k
     (tmp_path / 'train.py').write_text(
         'import os.path as osp\nfrom basicsr.train import train_pipeline\n\n'

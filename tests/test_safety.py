@@ -320,8 +320,9 @@ class UnlistedDataset(ClipDataset):
         self.opt, self.frames = opt, {'a': 1}
 
 
-@pytest.mark.parametrize('cls,frames,reason', [(ClipDataset, {'num_frame': 5}, 'its samples are video clips'),
-                                               (UnlistedDataset, {}, 'it lists its samples in neither a paths nor a keys list')])
+@pytest.mark.parametrize('cls,frames,reason', [
+    (ClipDataset, {'num_frame': 5}, 'its samples are video clips'),
+    (UnlistedDataset, {}, 'it lists its samples in neither a paths nor a keys list')])
 def test_a_prune_block_on_a_dataset_that_cannot_be_keyed_is_an_error(data: Path, cls: type, frames: dict,
                                                                      reason: str) -> None:
     from srprune_basicsr.data.pruned_dataset import apply_prune

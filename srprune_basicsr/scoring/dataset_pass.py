@@ -15,6 +15,7 @@ stores LR images; an LQ-only set (SingleImageDataset) gives its one image as ``g
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -51,29 +52,46 @@ def validation_view(dataset: Any) -> Any:
 class StoredImages(torch.utils.data.Dataset):
     """Deterministic items of a set without stored LR: each image read whole, its LR made by bicubic.
 
-    Opens its file client on first use (in loader workers, in each worker), so it pickles as paths.
+    Reads through the dataset's own file client when this process already opened it (an LMDB may
+    be open only once per process); otherwise opens its own on first use (in loader workers, in
+    each worker), so it pickles as paths.
     """
 
-    def __init__(self, samples: Samples, scale: int) -> None:
+    def __init__(self, samples: Samples, scale: int, base: Any = None) -> None:
         self.samples, self.scale = samples, int(scale)
         self.make_lr = samples.kind == 'gt_only'
+        self.base = base
         self.client: Any = None
+        self.client_key = 'img'
+        self.own_client = False
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getstate__(self) -> dict:
-        return dict(self.__dict__, client=None)
+        return dict(self.__dict__, client=None, base=None, own_client=False)
+
+    def _shared_client(self) -> tuple[Any, str] | None:
+        """The base dataset's open LMDB client of this root, and its client key."""
+        backend = getattr(getattr(self.base, 'file_client', None), 'client', None)
+        for key, path in zip(getattr(backend, '_client', {}), getattr(backend, 'db_paths', []), strict=False):
+            if os.path.realpath(path) == os.path.realpath(self.samples.root):
+                return self.base.file_client, key
+        return None
 
     def _read(self, index: int) -> np.ndarray:
         from basicsr.utils import FileClient, imfrombytes
 
         if self.client is None:
-            lmdb = self.samples.backend == 'lmdb'
-            self.client = FileClient('lmdb', db_paths=[self.samples.root], client_keys=['img']) if lmdb \
-                else FileClient('disk')
-        return imfrombytes(self.client.get(self.samples.paths[index], 'img'), float32=False)
-
+            shared = self._shared_client() if self.samples.backend == 'lmdb' else None
+            if shared:
+                self.client, self.client_key = shared
+            else:
+                lmdb = self.samples.backend == 'lmdb'
+                self.client = FileClient('lmdb', db_paths=[self.samples.root], client_keys=['img']) if lmdb \
+                    else FileClient('disk')
+                self.client_key, self.own_client = 'img', True
+        return imfrombytes(self.client.get(self.samples.paths[index], self.client_key), float32=False)
     def __getitem__(self, index: int) -> dict:
         from basicsr.utils import img2tensor
 
@@ -89,10 +107,10 @@ class StoredImages(torch.utils.data.Dataset):
 
     def close(self) -> None:
         """Close an LMDB this reader opened (an environment may be open only once per process)."""
-        if self.client is not None:
+        if self.client is not None and self.own_client:
             for env in getattr(self.client.client, '_client', {}).values():
                 env.close()
-            self.client = None
+        self.client = None
 
 
 def reading_view(dataset: Any, scale: int, where: str = 'dataset') -> tuple[Any, str]:
@@ -103,7 +121,7 @@ def reading_view(dataset: Any, scale: int, where: str = 'dataset') -> tuple[Any,
     view = hasattr(dataset, 'sample_keys')
     base = dataset.dataset if view else dataset
     samples = dataset.samples if view else dataset_samples(base, where)
-    reader = validation_view(base) if samples.kind == 'paired' else StoredImages(samples, scale)
+    reader = validation_view(base) if samples.kind == 'paired' else StoredImages(samples, scale, base)
     if view:
         reader = torch.utils.data.Subset(reader, dataset.indices)
     return reader, LR_SOURCES[samples.kind]

@@ -366,14 +366,6 @@ class TrackingMixin:
         super().optimize_parameters(current_iter)
         self.prune_tracker.after_step(current_iter)
 
-
-
-class PoolTrackingMixin(TrackingMixin):
-    """For models with a training-pair pool (RealESRNet/RealESRGAN): sample columns travel with their pairs."""
-
-    def _dequeue_and_enqueue(self) -> None:
-        self.prune_tracker.pool_step(super()._dequeue_and_enqueue)
-
     def save(self, epoch: int, current_iter: int) -> None:
         super().save(epoch, current_iter)
         if current_iter == -1:
@@ -384,6 +376,13 @@ class PoolTrackingMixin(TrackingMixin):
     def resume_training(self, resume_state: dict) -> None:
         super().resume_training(resume_state)
         self.prune_tracker.resume(resume_state)
+
+
+class PoolTrackingMixin(TrackingMixin):
+    """For models with a training-pair pool (RealESRNet/RealESRGAN): sample columns travel with their pairs."""
+
+    def _dequeue_and_enqueue(self) -> None:
+        self.prune_tracker.pool_step(super()._dequeue_and_enqueue)
 
 
 @functools.cache
