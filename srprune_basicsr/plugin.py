@@ -35,11 +35,12 @@ def _plug() -> None:
     _basicsr.install()
     from srprune_basicsr import archs, data, models  # noqa: F401  (registration side effects)
     from srprune_basicsr._basicsr import hooks
-    from srprune_basicsr.data.pruned_dataset import apply_prune
+    from srprune_basicsr.data.pruned_dataset import apply_prune, check_prune_blocks
     from srprune_basicsr.formats.pairs import check_dataset_scale
     from srprune_basicsr.report import tensorboard
     from srprune_basicsr.scoring import tracking
 
+    hooks.register('options', check_prune_blocks)
     hooks.register('dataset', apply_prune, order=10)
     hooks.register('dataset', check_dataset_scale, order=20)
     hooks.register('model', tracking.attach_if_asked)

@@ -91,9 +91,12 @@ def test_torchrun_two_processes_on_cpu(tiny_data: Path, tmp_path: Path, disable:
 
 @CPU_ONLY
 @pytest.mark.parametrize('disable,ok', [('', True), ('spawn_workers', False)])
-def test_torchrun_with_loader_workers(tiny_data: Path, tmp_path: Path, disable: str, ok: bool) -> None:
+def test_torchrun_with_loader_workers(tiny_data: Path, tmp_path: Path, disable: str, ok: bool,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # --launcher pytorch sets the spawn start method: each loader worker unpickles the dataset in a
     # fresh interpreter, which imports basicsr before the plugin's shim unless the dataset says otherwise
+    # (auto-registration would install the shim there too: it is off here, as without the .pth file)
+    monkeypatch.setenv('SRPRUNE_AUTOLOAD', '0')
     opt = train_options(tiny_data, 'ddp_workers', total_iter=4)
     opt['datasets']['train'].update(num_worker_per_gpu=1, batch_size_per_gpu=2)
     write_options(tmp_path / 'ddp.yml', opt)

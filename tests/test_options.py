@@ -1,5 +1,6 @@
 """The option files we ship parse as BasicSR parses them and train through `srprune train`."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGIST
 from conftest import REPO, latest_log, psnr_values, run_cli
 
 import srprune_basicsr  # noqa: F401
+from srprune_basicsr.options import import_packages
+from srprune_basicsr.preflight import is_registered
 from srprune_basicsr.presets import PRESETS
 
 OPTION_FILES = sorted((REPO / 'options').rglob('*.yml')) + sorted(PRESETS.rglob('*.yml'))
@@ -35,14 +38,19 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
         arms = 3 if path.is_relative_to(PRESETS) else 4  # the demo: full, random and one band
         assert network['type'] in ARCH_REGISTRY and len(expand_arms(study)) >= arms
         return
+    missing = [name for name in opt.get('imports') or [] if importlib.util.find_spec(name) is None]
+    if missing:  # a third-party repo's file (HAT): its components register only where that package is
+        assert opt['datasets']['train']['type'] in DATASET_REGISTRY
+        return
+    import_packages(opt, str(path))
     networks = [key for key in opt if key.startswith('network_')]
-    assert networks and all(opt[key]['type'] in ARCH_REGISTRY for key in networks)
+    assert networks and all(is_registered(ARCH_REGISTRY, opt[key]['type']) for key in networks)
     if 'score' in path.parts:  # srprune score options: one dataset, no model
         from srprune_basicsr.scoring.runner import load_options
 
         assert load_options(path)['dataset']['type'] in DATASET_REGISTRY
         return
-    assert opt['model_type'] in MODEL_REGISTRY
+    assert is_registered(MODEL_REGISTRY, opt['model_type'])
     if opt['model_type'] == 'SRDistillModel':
         from srprune_basicsr.distill.options import distill_options
 

@@ -95,6 +95,26 @@ def test_two_samples_with_one_key_are_refused_naming_both(df2k: tuple[Path, Path
         build(opt)
 
 
+def test_a_video_dataset_with_prune_is_refused_naming_the_option_file(tiny_data: Path, tmp_path: Path) -> None:
+    from conftest import train_options
+
+    for folder in ('sharp', 'blur'):
+        (tmp_path / folder).mkdir()
+    (tmp_path / 'meta.txt').write_text('001 100 (720,1280,3)\n')
+    opt = train_options(tiny_data, 'reds_prune', total_iter=2)
+    opt['datasets']['train'] = dict(
+        name='REDS', type='REDSDataset', dataroot_gt=str(tmp_path / 'sharp'), dataroot_lq=str(tmp_path / 'blur'),
+        dataroot_flow=None, meta_info_file=str(tmp_path / 'meta.txt'), val_partition='REDS4',
+        io_backend={'type': 'disk'}, num_frame=5, gt_size=64, interval_list=[1], random_reverse=False,
+        use_hflip=True, use_rot=True, num_worker_per_gpu=0, batch_size_per_gpu=2, prune={'keep': 'keep.txt'})
+    write_options(tmp_path / 'reds.yml', opt)
+    proc = run_cli(['train', '-opt', 'reds.yml'], tmp_path)
+    assert proc.returncode == 2
+    assert ('reds.yml: datasets:REDS: cannot key the samples of REDSDataset: its samples are video clips '
+            '(num_frame)') in proc.stderr
+    assert not (tmp_path / 'experiments').exists()  # refused before BasicSR creates its folders
+
+
 def test_flat_folder_and_lmdb_keys_are_as_before(tiny_data: Path) -> None:
     from srprune_basicsr.formats.keys import dataset_samples
 

@@ -4,6 +4,7 @@ Wrapped once, on install: ``build_dataset`` (every dataset BasicSR builds), ``cr
 (the train loader of ``train_pipeline``), ``build_model`` and ``BaseModel.resume_training``.
 Callbacks run in ascending ``order`` (then registration order), so the stacking is explicit:
 
+- ``options(opt)``: after BasicSR's ``parse_options``, before it creates any folder (checks)
 - ``dataset(dataset, dataset_opt) -> dataset``
 - ``train_loaders(loaders: TrainLoaders)``: may amend ``loaders.total_epochs``
 - ``before_model(opt)``: before BasicSR constructs the model (fixes of a model class)
@@ -26,7 +27,7 @@ from typing import Any
 
 from srprune_basicsr.options import import_packages
 
-POINTS = ('dataset', 'train_loaders', 'before_model', 'model', 'resume')
+POINTS = ('options', 'dataset', 'train_loaders', 'before_model', 'model', 'resume')
 _callbacks: dict[str, list[tuple[int, int, Callable]]] = {point: [] for point in POINTS}
 _state: dict[str, Any] = {'train_loader': None, 'installed': False}
 _main_replacements: dict[str, Callable[[Callable], Callable]] = {}
@@ -115,6 +116,8 @@ def _parse_options(original: Callable) -> Callable:
         opt, parsed = original(*args, **kwargs)
         _state['option_file'] = getattr(parsed, 'opt', None)
         import_packages(opt, _state['option_file'] or 'option file')
+        for callback in callbacks('options'):
+            callback(opt)
         return opt, parsed
 
     parse_options.__wrapped__ = original  # type: ignore[attr-defined]

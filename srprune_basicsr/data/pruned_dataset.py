@@ -147,6 +147,54 @@ def _check_enough(view: PrunedDataset, dataset_opt: dict) -> None:
                          f'(batch_size_per_gpu={batch}); keep more or lower the batch size')
 
 
+def _build_quietly(dataset_opt: dict) -> Any:
+    """The dataset class of ``dataset_opt`` built without its block, leaving BasicSR's logger as it was.
+
+    BasicSR's ``get_root_logger`` attaches the run's log file only on its first call, which comes
+    after this check; a class that logs while it is built must not make that first call here.
+    """
+    import logging
+
+    from basicsr.utils import logger as basicsr_logger
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    plain = dict(dataset_opt, io_backend=dict(dataset_opt.get('io_backend') or {}))
+    plain.pop('prune')
+    if plain.get('type') == 'PrunedPairedImageDataset':
+        plain['type'] = 'PairedImageDataset'
+    initialized = dict(basicsr_logger.initialized_logger)
+    handlers = list(logging.getLogger('basicsr').handlers)
+    try:
+        return DATASET_REGISTRY.get(plain['type'])(plain)
+    except Exception:  # noqa: BLE001  (BasicSR's own build reports its errors, with their traceback)
+        return None
+    finally:
+        basicsr_logger.initialized_logger.clear()
+        basicsr_logger.initialized_logger.update(initialized)
+        logging.getLogger('basicsr').handlers[:] = handlers
+
+
+def check_prune_blocks(opt: dict) -> None:
+    """Options callback: every ``prune:`` block applies to its dataset, checked before BasicSR writes anything.
+
+    BasicSR creates ``experiments/<name>`` before it builds the datasets; building each pruned
+    dataset's class here (without the block; listing samples is cheap) refuses a class that cannot
+    be keyed, duplicate keys and keep lists or score files of another dataset first. A ``score:``
+    block is only parsed here: its scorer runs when the dataset is built.
+    """
+    for name, dataset_opt in (opt.get('datasets') or {}).items():
+        if not isinstance(dataset_opt, dict) or not dataset_opt.get('prune'):
+            continue
+        dataset_opt = dict(dataset_opt, name=dataset_opt.get('name', name))
+        dataset = _build_quietly(dataset_opt)
+        if dataset is None:
+            continue
+        samples = dataset_samples(dataset, _where(dataset_opt))
+        prune = PruneOptions.from_block(dataset_opt['prune'], f'{_where(dataset_opt)}:prune')
+        if prune.source != 'score':
+            kept_indices(dataset_opt['prune'], samples, dataset_opt)
+
+
 def apply_prune(dataset: Any, dataset_opt: dict) -> Any:
     """Dataset callback: a dataset whose options carry ``prune:`` becomes the view of its kept samples."""
     if not dataset_opt.get('prune') or isinstance(dataset, PrunedDataset):

@@ -138,6 +138,8 @@ class Study:
         opt = json.loads(json.dumps(self.template))
         budget, data = self.budget, self.study['data']
         opt.update(name=self.run_name(arm, seed), manual_seed=seed, scale=self.scale, network_g=dict(self.network))
+        if self.study.get('imports'):  # the runs are `srprune train` processes: they import what the study names
+            opt['imports'] = sorted(set(opt.get('imports') or []) | set(self.study['imports']))
         if 'num_gpu' in self.study:
             opt['num_gpu'] = self.study['num_gpu']
         source = distilled_sets(self.study)[arm.source] if arm.method == 'distilled' else data

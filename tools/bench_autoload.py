@@ -1,0 +1,60 @@
+"""Benchmark auto-registration: its cost at interpreter start and at ``import basicsr``.
+
+Each case runs ``--repeats`` times as a fresh interpreter (after one untimed warm-up); printed are
+the median and the spread (min-max) of the wall time and the difference of the medians, all from
+one run. ``SRPRUNE_AUTOLOAD=0`` switches the ``.pth`` finder off:
+
+- start: ``python -c pass`` with and without the finder (the target: under 5 ms of difference);
+- import: ``python -c "import basicsr"`` with the finder (basicsr, then the plugin plugged in)
+  against basicsr alone with only the functional_tensor shim it needs to import at all.
+
+Usage: ``python tools/bench_autoload.py [--repeats 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+BARE_BASICSR = ('import sys, torchvision.transforms._functional_tensor as f; '
+                "sys.modules['torchvision.transforms.functional_tensor'] = f; import basicsr")
+
+
+def timed(code: str, autoload: bool, repeats: int) -> list[float]:
+    env = dict(os.environ, SRPRUNE_AUTOLOAD='1' if autoload else '0', CUDA_VISIBLE_DEVICES='')
+    cmd = [sys.executable, '-c', code]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def row(label: str, times: list[float]) -> float:
+    median = statistics.median(times)
+    print(f'| {label} | {median * 1000:.1f} | {min(times) * 1000:.1f}-{max(times) * 1000:.1f} |')
+    return median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeats', type=int, default=20)
+    args = parser.parse_args()
+    print(f'{args.repeats} runs each; wall time in ms\n\n| case | median | min-max |\n|---|---|---|')
+    start_off = row('`python -c pass`, SRPRUNE_AUTOLOAD=0', timed('pass', False, args.repeats))
+    start_on = row('`python -c pass`, auto-registration on', timed('pass', True, args.repeats))
+    bare = row('`import basicsr` alone (shim only), SRPRUNE_AUTOLOAD=0', timed(BARE_BASICSR, False, args.repeats))
+    plugged = row('`import basicsr`, auto-registration on (plugin plugged in)',
+                  timed('import basicsr', True, args.repeats))
+    print(f'\nstart-up cost of the finder: {(start_on - start_off) * 1000:+.2f} ms (target: under 5 ms)')
+    print(f'cost at import basicsr: {(plugged - bare) * 1000:+.0f} ms ({plugged / bare:.2f}x basicsr alone)')
+
+
+if __name__ == '__main__':
+    main()
