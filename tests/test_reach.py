@@ -101,6 +101,7 @@ def test_a_video_dataset_with_prune_is_refused_naming_the_option_file(tiny_data:
     for folder in ('sharp', 'blur'):
         (tmp_path / folder).mkdir()
     (tmp_path / 'meta.txt').write_text('001 100 (720,1280,3)\n')
+    (tmp_path / 'keep.txt').write_text('001/00000001\n')
     opt = train_options(tiny_data, 'reds_prune', total_iter=2)
     opt['datasets']['train'] = dict(
         name='REDS', type='REDSDataset', dataroot_gt=str(tmp_path / 'sharp'), dataroot_lq=str(tmp_path / 'blur'),
