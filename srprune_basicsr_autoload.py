@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.abc import Loader, MetaPathFinder
-from importlib.machinery import ModuleSpec
-from types import ModuleType
+
+# importlib.abc and typing cost milliseconds at every start-up: the finder and loader are duck-typed
 
 ENV = 'SRPRUNE_AUTOLOAD'
 TARGET = 'basicsr'
@@ -29,16 +28,16 @@ def enabled() -> bool:
     return os.environ.get(ENV, '1').strip().lower() not in ('0', 'false', 'no', 'off')
 
 
-class _PluggingLoader(Loader):
+class _PluggingLoader:
     """basicsr's own loader, with the shim before and ``plug_in()`` after its execution."""
 
-    def __init__(self, inner: Loader) -> None:
+    def __init__(self, inner: object) -> None:
         self.inner = inner
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: object) -> object:
         return self.inner.create_module(spec)
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: object) -> None:
         global loading
         loading = True
         try:
@@ -58,10 +57,10 @@ class _PluggingLoader(Loader):
             raise
 
 
-class BasicsrFinder(MetaPathFinder):
+class BasicsrFinder:
     """Finds ``basicsr`` with the finders behind it and wraps its loader; every other name passes."""
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> ModuleSpec | None:
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> object:
         if fullname != TARGET:
             return None
         uninstall()

@@ -125,11 +125,11 @@ def score_first(score: dict | str, dataset_opt: dict) -> str:
     return str(run_scoring(opt, dist=distributed, progress=False, reuse=True, overwrite=True))
 
 
-def prune_dataset(dataset: Any, dataset_opt: dict) -> PrunedDataset:
+def prune_dataset(dataset: Any, dataset_opt: dict, samples: Samples | None = None) -> PrunedDataset:
     """The view of ``dataset`` that its options' ``prune:`` block keeps (every sample without one)."""
     from basicsr.utils import get_root_logger
 
-    samples = dataset_samples(dataset, _where(dataset_opt))
+    samples = samples or dataset_samples(dataset, _where(dataset_opt))
     block = dataset_opt.get('prune')
     indices, scores = kept_indices(block, samples, dataset_opt) if block else (list(range(len(samples))), None)
     view = PrunedDataset(dataset, samples, indices, scores, None if scores is None else scores[indices])
@@ -204,4 +204,4 @@ def apply_prune(dataset: Any, dataset_opt: dict) -> Any:
         raise ValueError(f'{_where(dataset_opt)}: {type(dataset).__name__} has {len(dataset)} items but lists '
                          'a different number of samples, so a sample cannot be told by its index; prune: cannot '
                          'apply to it')
-    return prune_dataset(dataset, dataset_opt)
+    return prune_dataset(dataset, dataset_opt, samples)

@@ -84,6 +84,20 @@ def key_of_path(path: str, lmdb: bool, root: str | os.PathLike | None = None) ->
     return os.path.splitext(os.path.basename(path))[0]
 
 
+def keys_of_paths(paths: Sequence[str], lmdb: bool, root: str | os.PathLike) -> list[str]:
+    """``key_of_path`` of many paths of one root (a path under the root is cut by prefix, not resolved)."""
+    if lmdb:
+        return list(paths)
+    prefix = os.path.join(str(root), '')
+    keys = []
+    for path in paths:
+        if path.startswith(prefix) and os.pardir + os.sep not in path and os.curdir + os.sep not in path:
+            keys.append(os.path.splitext(path[len(prefix):])[0].replace(os.sep, '/'))
+        else:
+            keys.append(key_of_path(path, False, root))
+    return keys
+
+
 def root_keys(dataroot_gt: str | os.PathLike, backend: str | None = None) -> list[str]:
     """Keys of a GT data root: meta_info order for an LMDB, sorted file stems for a folder."""
     backend = backend or backend_of(dataroot_gt)
@@ -162,7 +176,7 @@ def dataset_samples(dataset: Any, where: str = 'dataset') -> Samples:
         paths.append(path)
         paired.append(with_lq)
     backend = (opt.get('io_backend') or {}).get('type') or backend_of(root)
-    keys = list(paths) if listed_keys else [key_of_path(p, backend == 'lmdb', root) for p in paths]
+    keys = list(paths) if listed_keys else keys_of_paths(paths, backend == 'lmdb', root)
     _refuse_duplicates(keys, paths, where)
     kind = 'paired' if paths and all(paired) else ('gt_only' if opt.get('dataroot_gt') else 'lq_only')
     return Samples(keys, paths, kind, str(root), backend)
