@@ -39,6 +39,7 @@ class _PluggingLoader:
 
     def exec_module(self, module: object) -> None:
         global loading
+        uninstall()
         loading = True
         try:
             from srprune_basicsr._basicsr.compat import install_shim
@@ -47,6 +48,7 @@ class _PluggingLoader:
             self.inner.exec_module(module)
         finally:
             loading = False
+            module.__loader__ = module.__spec__.loader = self.inner  # resource readers and the like are its
         try:
             from srprune_basicsr.plugin import plug_in
 
@@ -63,8 +65,9 @@ class BasicsrFinder:
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> object:
         if fullname != TARGET:
             return None
-        uninstall()
         for finder in sys.meta_path:
+            if isinstance(finder, BasicsrFinder):
+                continue
             find = getattr(finder, 'find_spec', None)
             spec = find(fullname, path, target) if find else None
             if spec is not None:

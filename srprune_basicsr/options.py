@@ -36,6 +36,15 @@ def load_yaml(path: str | os.PathLike, what: str = 'option file') -> dict:
     return data
 
 
+def imports_of(opt: dict, source: str) -> list[str]:
+    """The package names of an option file's ``imports:`` (one name or a list of names)."""
+    names = opt.get('imports') or []
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f'{source}: imports must be a list of package names, got {opt.get("imports")!r}')
+    return names
+
+
 def import_packages(opt: dict, source: str) -> list[str]:
     """Import the packages an option file names in ``imports:`` (their archs, datasets and models register).
 
@@ -45,11 +54,7 @@ def import_packages(opt: dict, source: str) -> list[str]:
     """
     import importlib
 
-    names = opt.get('imports') or []
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f'{source}: imports must be a list of package names, got {opt.get("imports")!r}')
+    names = imports_of(opt, source)
     for name in names:
         try:
             importlib.import_module(name)

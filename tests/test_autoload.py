@@ -74,3 +74,30 @@ def test_a_clones_train_py_prunes_and_counts_epochs(tiny_data: Path, tmp_path: P
     log = latest_log(clone / 'experiments' / 'clone_run')
     assert 'kept 12 of 16 samples' in log
     assert 'iter:      12,' in log
+
+
+def test_probing_for_basicsr_keeps_the_finder(tmp_path: Path) -> None:
+    probe = PROBE.replace('import sys, ', 'import ')
+    proc = python(f"import importlib.util; importlib.util.find_spec('basicsr'); {probe}", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'registered True' in proc.stdout
+
+
+def test_basicsr_keeps_its_own_loader_and_its_package_names_are_wrapped(tmp_path: Path) -> None:
+    proc = python('import basicsr; print(type(basicsr.__loader__).__name__); '
+                  "print(hasattr(basicsr.build_dataset, '__wrapped__'), hasattr(basicsr.build_model, '__wrapped__'))",
+                  tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ['SourceFileLoader', 'True', 'True']
+
+
+def test_a_users_own_main_functions_are_left_alone(tmp_path: Path) -> None:
+    (tmp_path / 'mine.py').write_text(
+        'import basicsr.utils.options as options\n'
+        'def create_train_val_dataloader(opt, logger):\n    return "mine"\n'
+        "print(options.parse_options.__name__, create_train_val_dataloader(None, None))\n"
+        'from srprune_basicsr._basicsr.hooks import adopt_main\n'
+        'print(adopt_main(), create_train_val_dataloader(None, None))\n')
+    proc = run_cli(['mine.py'], tmp_path, launcher=[sys.executable])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ['parse_options', 'mine', '[]', 'mine']

@@ -280,14 +280,27 @@ def test_the_master_host_comes_from_scontrol(tmp_path: Path, monkeypatch: pytest
         slurm_master('x')
 
 
-@pytest.mark.parametrize('env,shard', [({}, None), ({'SLURM_ARRAY_TASK_ID': '3', 'SLURM_ARRAY_TASK_COUNT': '4',
-                                                     'SLURM_ARRAY_TASK_MIN': '1'}, (2, 4))])
+ARRAY = {'SLURM_ARRAY_TASK_ID': '3', 'SLURM_ARRAY_TASK_COUNT': '4', 'SLURM_ARRAY_TASK_MIN': '1',
+         'SLURM_ARRAY_TASK_MAX': '4'}
+
+
+@pytest.mark.parametrize('env,shard', [({}, None), (ARRAY, (2, 4)), (dict(ARRAY, SLURM_ARRAY_TASK_STEP='1'), (2, 4))])
 def test_a_study_shard_defaults_to_the_slurm_array_task(env: dict, shard: tuple | None) -> None:
     from srprune_basicsr.cli.study import slurm_array_shard
 
     assert slurm_array_shard(env) == shard
-    with pytest.raises(ValueError, match='needs --shard I/N'):
-        slurm_array_shard({'SLURM_ARRAY_TASK_ID': '8', 'SLURM_ARRAY_TASK_COUNT': '2'})
+
+
+@pytest.mark.parametrize('change,message', [
+    ({'SLURM_ARRAY_TASK_STEP': '2', 'SLURM_ARRAY_TASK_MAX': '7'}, r'tasks 1..7 \(step 2, 4 tasks\) are not one '),
+    ({'SLURM_ARRAY_TASK_MAX': '9'}, 'are not one contiguous range'),
+    ({'SLURM_ARRAY_TASK_COUNT': 'x'}, "SLURM_ARRAY_TASK_COUNT='x'.* must all be integers"),
+])
+def test_a_job_array_that_cannot_be_numbered_as_shards_is_refused(change: dict, message: str) -> None:
+    from srprune_basicsr.cli.study import slurm_array_shard
+
+    with pytest.raises(ValueError, match=message):
+        slurm_array_shard(dict(ARRAY, **change))
 
 
 def free_port() -> int:

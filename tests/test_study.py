@@ -176,3 +176,17 @@ def test_bad_network_override_fails_before_any_training(tiny_data: Path, tmp_pat
         Study(study, tmp_path / 'root')
     assert not (tmp_path / 'root').exists()
 
+
+
+def test_study_imports_are_checked_and_one_name_is_a_list(tmp_path: Path) -> None:
+    from srprune_basicsr.options import imports_of
+
+    assert imports_of({'imports': 'realesrgan'}, 's') == ['realesrgan']
+    assert imports_of({'imports': ['a', 'b']}, 's') == ['a', 'b'] and imports_of({}, 's') == []
+    with pytest.raises(ValueError, match=r'x.yml: imports must be a list of package names, got 3'):
+        imports_of({'imports': 3}, 'x.yml')
+    path = tmp_path / 'study.yml'
+    path.write_text(yaml.safe_dump({'name': 's', 'scale': 2, 'train_options': 'x.yml', 'data': {}, 'benchmarks': {},
+                                    'imports': 'no_such_pkg'}))
+    with pytest.raises(ValueError, match=f"{path}: imports: package 'no_such_pkg' is not installed"):
+        load_study(path)

@@ -363,8 +363,9 @@ def apply() -> None:
     if enabled('weights_only'):
         allow_numpy_in_checkpoints()
     if enabled('cpu_resume'):
+        original = basicsr.train.load_resume_state
         basicsr.train.load_resume_state = _patched_load_resume_state
-        hooks.replace_in_main('load_resume_state', lambda original: _patched_load_resume_state)
+        hooks.replace_in_main('load_resume_state', lambda copy: _patched_load_resume_state, original)
     if enabled('gloo_launcher'):
         basicsr.utils.dist_util._init_dist_pytorch = _patched_init_dist_pytorch
         BaseModel.model_to_device = _patched_model_to_device

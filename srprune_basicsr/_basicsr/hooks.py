@@ -30,7 +30,7 @@ from srprune_basicsr.options import import_packages
 POINTS = ('options', 'dataset', 'train_loaders', 'before_model', 'model', 'resume')
 _callbacks: dict[str, list[tuple[int, int, Callable]]] = {point: [] for point in POINTS}
 _state: dict[str, Any] = {'train_loader': None, 'installed': False}
-_main_replacements: dict[str, Callable[[Callable], Callable]] = {}
+_main_replacements: dict[str, tuple[Callable[[Callable], Callable], bytes]] = {}
 
 
 @dataclass
@@ -129,23 +129,30 @@ def option_file() -> str | None:
     return _state.get('option_file')
 
 
-def replace_in_main(name: str, make: Callable[[Callable], Callable]) -> None:
-    """Have ``adopt_main`` replace ``__main__``'s function ``name`` by ``make(original)`` (train.py's own copies)."""
-    _main_replacements[name] = make
+def replace_in_main(name: str, make: Callable[[Callable], Callable], reference: Callable) -> None:
+    """Have ``adopt_main`` replace ``__main__``'s ``name`` by ``make(original)`` when it is BasicSR's own code.
+
+    ``reference`` is basicsr.train's function before any patch: a ``__main__`` function is replaced
+    only when it has that bytecode or ``__main__`` is a file ``basicsr/train.py`` (a clone's, maybe of
+    another BasicSR version), never a function of a user's own script.
+    """
+    _main_replacements[name] = (make, reference.__code__.co_code)
 
 
 def adopt_main() -> list[str]:
     """Replace train.py's own functions in ``__main__`` when ``__main__`` is a copy of BasicSR's train.py.
 
-    Only functions defined in ``__main__`` itself are replaced, once; returns their names.
+    Only functions defined in ``__main__`` itself with BasicSR's bytecode are replaced, once; returns their names.
     """
     import sys
 
     main = sys.modules.get('__main__')
+    clone = str(getattr(main, '__file__', '')).replace('\\', '/').endswith('basicsr/train.py')
     replaced = []
-    for name, make in _main_replacements.items():
+    for name, (make, code) in _main_replacements.items():
         function = getattr(main, name, None)
-        if callable(function) and getattr(function, '__module__', '') == '__main__' \
+        same = clone or getattr(getattr(function, '__code__', None), 'co_code', None) == code
+        if callable(function) and getattr(function, '__module__', '') == '__main__' and same \
                 and not getattr(function, '_srprune_adopted', False):
             replacement = make(function)
             replacement._srprune_adopted = True  # type: ignore[attr-defined]
@@ -158,6 +165,7 @@ def install() -> None:
     """Wrap the builders where BasicSR's pipelines look them up (once per process)."""
     if _state['installed']:
         return
+    import basicsr
     import basicsr.data
     import basicsr.models
     import basicsr.test
@@ -167,14 +175,19 @@ def install() -> None:
 
     wrapped_dataset = _build_dataset(basicsr.data.build_dataset)
     wrapped_model = _build_model(basicsr.models.build_model)
-    for module in (basicsr.data, basicsr.train, basicsr.test):
+    # basicsr/__init__ star-imports data, models, test and train: its own names are wrapped too
+    for module in (basicsr, basicsr.data, basicsr.train, basicsr.test):
         module.build_dataset = wrapped_dataset
-    for module in (basicsr.models, basicsr.train, basicsr.test):
+    for module in (basicsr, basicsr.models, basicsr.train, basicsr.test):
         module.build_model = wrapped_model
-    basicsr.train.create_train_val_dataloader = _create_train_val_dataloader(basicsr.train.create_train_val_dataloader)
+    original_loaders = basicsr.train.create_train_val_dataloader
+    basicsr.train.create_train_val_dataloader = _create_train_val_dataloader(original_loaders)
+    if getattr(basicsr, 'create_train_val_dataloader', None) is original_loaders:
+        basicsr.create_train_val_dataloader = basicsr.train.create_train_val_dataloader
     BaseModel.resume_training = _resume_training(BaseModel.resume_training)
     wrapped_parse = _parse_options(basicsr.utils.options.parse_options)
-    for module in (basicsr.utils.options, basicsr.train, basicsr.test):
-        module.parse_options = wrapped_parse
-    replace_in_main('create_train_val_dataloader', _create_train_val_dataloader)
+    for module in (basicsr, basicsr.utils.options, basicsr.train, basicsr.test):
+        if hasattr(module, 'parse_options'):
+            module.parse_options = wrapped_parse
+    replace_in_main('create_train_val_dataloader', _create_train_val_dataloader, original_loaders)
     _state['installed'] = True

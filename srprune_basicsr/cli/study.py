@@ -19,18 +19,24 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def slurm_array_shard(env: dict) -> tuple[int, int] | None:
-    """The shard of a slurm job array task (``sbatch --array=0-3``): its index from the first task, the task count."""
+    """The shard of a slurm job array task (``sbatch --array=0-3``): its index from the first task, the task count.
+
+    Only a contiguous array (no step, no list) maps tasks to shards 0..N-1; any other is refused on
+    every task, so no shard is left out.
+    """
     if 'SLURM_ARRAY_TASK_ID' not in env:
         return None
-    names = ('SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'SLURM_ARRAY_TASK_MIN')
+    names = ('SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'SLURM_ARRAY_TASK_MIN', 'SLURM_ARRAY_TASK_MAX')
     try:
-        task, count, first = (int(env.get(name, '0' if name == 'SLURM_ARRAY_TASK_MIN' else '')) for name in names)
-    except ValueError:
+        task, count, first, last = (int(env[name]) for name in names)
+        step = int(env.get('SLURM_ARRAY_TASK_STEP', '1'))
+    except (KeyError, ValueError):
         raise ValueError('--shard from a slurm job array: ' + ', '.join(f'{n}={env.get(n)!r}' for n in names)
-                         + ' are not integers; pass --shard I/N') from None
-    if not 0 <= task - first < count:
-        raise ValueError(f'--shard from a slurm job array: task {task} is not within {count} tasks from {first}; '
-                         'an array with a step (--array=0-8:2) needs --shard I/N')
+                         + ' must all be integers; pass --shard I/N') from None
+    if step != 1 or last - first + 1 != count or not first <= task <= last:
+        raise ValueError(f'--shard from a slurm job array: tasks {first}..{last} (step {step}, {count} tasks) are not '
+                         'one contiguous range, so tasks cannot be numbered as shards; use --array=0-N-1 or pass '
+                         '--shard I/N')
     return task - first, count
 
 

@@ -48,7 +48,7 @@ def check_scale(pairs: Sequence[dict], dataroot_gt: str, dataroot_lq: str, scale
         if gt is None or lq is None:
             continue  # a size this check cannot read: BasicSR's own reader will report the file
         if not all(0 <= g - q * scale < scale for g, q in zip(gt, lq, strict=True)):
-            key = key_of_path(pair['gt_path'], lmdb)
+            key = key_of_path(pair['gt_path'], lmdb, dataroot_gt)
             ratio = f'{gt[0] / lq[0]:.3g}' if lq[0] else '?'
             raise ValueError(f'{where}: sample {key!r}: GT {gt[0]}x{gt[1]} (in {dataroot_gt}) is not {scale} x its LQ '
                              f'{lq[0]}x{lq[1]} (in {dataroot_lq}; GT/LQ = {ratio}): is dataroot_lq of another scale?')

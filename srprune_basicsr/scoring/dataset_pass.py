@@ -57,9 +57,9 @@ class StoredImages(torch.utils.data.Dataset):
     each worker), so it pickles as paths.
     """
 
-    def __init__(self, samples: Samples, scale: int, base: Any = None) -> None:
+    def __init__(self, samples: Samples, scale: int, base: Any = None, make_lr: bool = True) -> None:
         self.samples, self.scale = samples, int(scale)
-        self.make_lr = samples.kind == 'gt_only'
+        self.make_lr = make_lr and samples.kind == 'gt_only'
         self.base = base
         self.client: Any = None
         self.client_key = 'img'
@@ -113,22 +113,34 @@ class StoredImages(torch.utils.data.Dataset):
         self.client = None
 
 
-def reading_view(dataset: Any, scale: int, where: str = 'dataset') -> tuple[Any, str]:
+def _base_and_samples(dataset: Any, where: str) -> tuple[Any, Samples]:
+    """The BasicSR dataset under a pruned view (``data.pruned_dataset``) or the dataset itself, and its samples."""
+    if hasattr(dataset, 'sample_keys'):
+        return dataset.dataset, dataset.samples
+    return dataset, dataset_samples(dataset, where)
+
+
+def lr_source(dataset: Any, where: str = 'dataset') -> str:
+    """Where a deterministic pass over ``dataset`` gets its LR: ``stored``, ``bicubic`` (of the GT) or ``none``."""
+    return LR_SOURCES[_base_and_samples(dataset, where)[1].kind]
+
+
+def reading_view(dataset: Any, scale: int, where: str = 'dataset', need_lr: bool = True) -> tuple[Any, str]:
     """What a deterministic pass over ``dataset`` reads, and where its LR comes from (``LR_SOURCES``).
 
-    A pruned view (``data.pruned_dataset``) is read through its kept indices.
+    A pruned view (``data.pruned_dataset``) is read through its kept indices. ``need_lr=False``
+    skips making the bicubic LR of a GT-only set (scorers that read only the GT).
     """
     view = hasattr(dataset, 'sample_keys')
-    base = dataset.dataset if view else dataset
-    samples = dataset.samples if view else dataset_samples(base, where)
-    reader = validation_view(base) if samples.kind == 'paired' else StoredImages(samples, scale, base)
+    base, samples = _base_and_samples(dataset, where)
+    reader = validation_view(base) if samples.kind == 'paired' else StoredImages(samples, scale, base, need_lr)
     if view:
         reader = torch.utils.data.Subset(reader, dataset.indices)
     return reader, LR_SOURCES[samples.kind]
 
 
 @contextmanager
-def fixed_view(dataset: Any, scale: int, where: str = 'dataset') -> Iterator[Any]:
+def fixed_view(dataset: Any, scale: int, where: str = 'dataset', need_lr: bool = True) -> Iterator[Any]:
     """The dataset as a deterministic pass reads it (``reading_view``), for one pass in this process.
 
     A paired set's validation copy shares the training set's file client when this process already
@@ -136,7 +148,7 @@ def fixed_view(dataset: Any, scale: int, where: str = 'dataset') -> Iterator[Any
     afterwards: an LMDB environment may be open only once per process, and forked loader workers
     inherit it.
     """
-    reader, _ = reading_view(dataset, scale, where)
+    reader, _ = reading_view(dataset, scale, where, need_lr)
     try:
         yield reader
     finally:

@@ -14,6 +14,7 @@ code is refused for the ``train_crop`` view instead of being credited to the wro
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -80,11 +81,12 @@ class SamplePool:
     @staticmethod
     def _run_recording_permutations(run_pool: Callable[[], None]) -> list[torch.Tensor]:
         drawn: list[torch.Tensor] = []
-        original = torch.randperm
+        original, owner = torch.randperm, threading.get_ident()
 
         def recording_randperm(*args: Any, **kwargs: Any) -> torch.Tensor:
             order = original(*args, **kwargs)
-            drawn.append(order.clone())
+            if threading.get_ident() == owner:  # a prefetch thread's own draws are not the pool's
+                drawn.append(order.clone())
             return order
 
         torch.randperm = recording_randperm

@@ -191,13 +191,13 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     where = f"{opt.get('_source', opt['name'])}: dataset"
     built = build_score_dataset(opt)
     keys = dataset_keys(built, where)
-    dataset, lr = dataset_pass.reading_view(built, opt['scale'], where)
+    lr = dataset_pass.lr_source(built, where)
     scorer = build_scorer(opt, keys, score_device(opt))
     if scorer.reads_images and scorer.needs_lr and lr == 'none':
         raise ValueError(f'{where}: {opt["dataset"].get("type")} holds only LQ images, and {scorer.name} compares an '
                          'LR with its GT; score it with a method that needs only one image (sobel, random)')
-    dataset_record = {k: str(Path(opt['dataset'][k]).resolve()) for k in ('dataroot_gt', 'dataroot_lq', 'meta_info')
-                      if opt['dataset'].get(k)}
+    dataset_record = {k: str(Path(opt['dataset'][k]).resolve()) for k in ('dataroot_gt', 'dataroot_lq', 'meta_info',
+                                                                         'meta_info_file') if opt['dataset'].get(k)}
     provenance = {'dataset': dict(dataset_record, io_backend=opt['dataset'].get('io_backend'),
                                   type=opt['dataset'].get('type')),
                   'sample_count': len(keys), 'scale': opt['scale'], 'option_name': opt['name'],
@@ -212,7 +212,9 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     record = Progress(out.with_name(f'{out.name}.progress.rank{rank}'), fingerprint)
     batches = dataset_pass.rank_batches(len(keys), int(score.get('batch_size', 32)), rank, world)
     todo = [b for b in batches if not all(int(i) in record.done for i in b)]
-    score_pass(scorer, dataset, todo, record, opt, progress and rank == 0)
+    need_lr = scorer.reads_images and scorer.needs_lr
+    with dataset_pass.fixed_view(built, opt['scale'], where, need_lr) as dataset:  # closes an LMDB it opened
+        score_pass(scorer, dataset, todo, record, opt, progress and rank == 0)
     merged = _gather(record.done, dist)
     if rank == 0:
         missing = [keys[i] for i in range(len(keys)) if i not in merged]

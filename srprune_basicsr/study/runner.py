@@ -30,7 +30,7 @@ from srprune_basicsr.formats.atomic import (
 )
 from srprune_basicsr.formats.keys import backend_of, root_keys
 from srprune_basicsr.formats.scores import match_dataset, read_scores
-from srprune_basicsr.options import check_keys, import_packages, load_yaml
+from srprune_basicsr.options import check_keys, import_packages, imports_of, load_yaml
 from srprune_basicsr.scoring.runner import check_options, run_scoring
 from srprune_basicsr.selection import select_keys, write_selection
 from srprune_basicsr.study import launcher
@@ -139,7 +139,8 @@ class Study:
         budget, data = self.budget, self.study['data']
         opt.update(name=self.run_name(arm, seed), manual_seed=seed, scale=self.scale, network_g=dict(self.network))
         if self.study.get('imports'):  # the runs are `srprune train` processes: they import what the study names
-            opt['imports'] = sorted(set(opt.get('imports') or []) | set(self.study['imports']))
+            names = imports_of(opt, 'train_options') + imports_of(self.study, 'study')
+            opt['imports'] = list(dict.fromkeys(names))
         if 'num_gpu' in self.study:
             opt['num_gpu'] = self.study['num_gpu']
         source = distilled_sets(self.study)[arm.source] if arm.method == 'distilled' else data
