@@ -20,7 +20,8 @@ import os
 import statistics
 import subprocess
 import sys
-import time
+
+import bench_cli  # tools/ is the script's folder, first on sys.path
 
 BARE_BASICSR = ('import sys, torchvision.transforms._functional_tensor as f; '
                 "sys.modules['torchvision.transforms.functional_tensor'] = f; import basicsr")
@@ -28,14 +29,7 @@ BARE_BASICSR = ('import sys, torchvision.transforms._functional_tensor as f; '
 
 def timed(code: str, autoload: bool, repeats: int) -> list[float]:
     env = dict(os.environ, SRPRUNE_AUTOLOAD='1' if autoload else '0', CUDA_VISIBLE_DEVICES='')
-    cmd = [sys.executable, '-c', code]
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return times
+    return bench_cli.timed([sys.executable, '-c', code], None, repeats, env)
 
 
 def import_cost_us(repeats: int) -> list[int]:

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 
-def timed(cmd: list[str], cwd: Path, repeats: int) -> list[float]:
+def timed(cmd: list[str], cwd: Path | None, repeats: int, env: dict | None = None) -> list[float]:
     """Wall times of ``cmd`` run ``repeats`` times (after one untimed warm-up for the file cache)."""
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+        subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return times
 
