@@ -91,5 +91,6 @@ def evaluate_checkpoint(network: dict, checkpoint: str | os.PathLike, benchmarks
     results = {}
     for name, folder in benchmarks.items():
         result = evaluate(net, folder, scale, device, name)
-        results[name] = {'psnr': result.psnr, 'ssim': result.ssim}
+        results[name] = {'psnr': result.psnr, 'ssim': result.ssim,
+                         'per_image': {image: [float(p), float(s)] for image, (p, s) in result.per_image.items()}}
     return results

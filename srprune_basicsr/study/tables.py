@@ -1,10 +1,13 @@
-"""study.csv, study.md and the plots of a study, from its per-run results.
+"""study.csv, study_images.csv, study.md and the plots of a study, from its per-run results.
 
-study.md has one row per arm and, per benchmark, the mean ± std PSNR over seeds, the difference
-to full data and to the random subset of the same keep ratio, and that difference in units of the
-seed noise (the larger of the two arms' std; ``n/a`` with one seed). Plots: PSNR against keep
-ratio per benchmark (each method and band a line, random dashed, full a horizontal line), and the
-training loss of each arm's first seed.
+study.md has, per benchmark, one row per arm: the mean PSNR over seeds with its 95% interval, and
+the difference to the random subset of the same keep ratio and to full data, paired by seed
+(``study.statistics``): mean, 95% interval and the seeds it wins, plus how many benchmark images
+improve against random. A closing section says how much pairing narrows the intervals against
+treating the runs as unpaired. Plots: PSNR against keep ratio per benchmark (each method and band a
+line with 95% error bars, random dashed, full a horizontal line), each method's paired gain over
+random against keep ratio, and the training loss of each arm's first seed. study_images.csv keeps
+every image's PSNR, so all of it can be recomputed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from srprune_basicsr.formats.atomic import atomic_write_text
 from srprune_basicsr.study.arms import slug_of
+from srprune_basicsr.study.statistics import Difference, images_improved, mean_interval, paired_difference
 
 
 def _summary(results: list[dict], benchmarks: list[str]) -> dict[str, dict]:
@@ -45,30 +49,102 @@ def study_csv(results: list[dict], benchmarks: list[str]) -> str:
     return buf.getvalue()
 
 
-def _delta(a: tuple, b: tuple | None) -> str:
-    if b is None:
+def study_images_csv(results: list[dict], benchmarks: list[str]) -> str:
+    """Every benchmark image's PSNR/SSIM of every run (results recorded before per-image values have none)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    writer.writerow(['arm', 'seed', 'benchmark', 'image', 'psnr', 'ssim'])
+    for r in results:
+        for bench in benchmarks:
+            for image, (psnr, ssim) in sorted((r['benchmarks'][bench].get('per_image') or {}).items()):
+                writer.writerow([r['arm'], r['seed'], bench, image, f'{psnr:.4f}', f'{ssim:.4f}'])
+    return buf.getvalue()
+
+
+def by_seed(results: list[dict], bench: str) -> dict[str, dict[int, float]]:
+    """arm label -> seed -> PSNR on ``bench``."""
+    table: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in results:
+        table[r['arm']][int(r['seed'])] = float(r['benchmarks'][bench]['psnr'])
+    return table
+
+
+def by_seed_image(results: list[dict], bench: str) -> dict[str, dict[int, dict[str, float]]]:
+    """arm label -> seed -> image -> PSNR on ``bench`` (runs without per-image values left out)."""
+    table: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
+    for r in results:
+        per_image = r['benchmarks'][bench].get('per_image')
+        if per_image:
+            table[r['arm']][int(r['seed'])] = {image: float(v[0]) for image, v in per_image.items()}
+    return table
+
+
+def random_reference(record: dict) -> str | None:
+    """The label of the random arm an arm is compared with (same keep ratio), None for full and random."""
+    return None if record['method'] in ('full', 'random') else f"random@{record['keep_ratio']:g}"
+
+
+def comparisons(results: list[dict], bench: str) -> dict[str, dict[str, Difference | None]]:
+    """arm label -> {'random': Δ against random of its ratio, 'full': Δ against full}, paired by seed."""
+    seeds, records = by_seed(results, bench), {r['arm']: r for r in results}
+    out = {}
+    for arm, record in records.items():
+        reference = random_reference(record)
+        out[arm] = {'random': paired_difference(seeds[arm], seeds[reference]) if reference in seeds else None,
+                    'full': paired_difference(seeds[arm], seeds['full']) if 'full' in seeds and arm != 'full'
+                    else None}
+    return out
+
+
+def _psnr_cell(values: dict[int, float]) -> str:
+    mean, half = mean_interval(list(values.values()))
+    return f'{mean:.3f}' + (f' ± {half:.3f}' if half is not None else '') + f' (n={len(values)})'
+
+
+def _images_cell(arm: str, record: dict, images: dict) -> str:
+    reference = random_reference(record)
+    if reference not in images or arm not in images:
         return ''
-    diff = a[0] - b[0]
-    noise = max(a[1], b[1])
-    sigma = f', {diff / noise:+.1f}σ' if a[2] > 1 and b[2] > 1 and noise > 0 else ''
-    return f'{diff:+.3f}{sigma}'
+    better, total = images_improved(images[arm], images[reference])
+    return f'{better}/{total}' if total else ''
+
+
+def pairing_gain(results: list[dict], benchmarks: list[str]) -> tuple[list[float], int]:
+    """Ratios paired/unpaired of the 95% half-widths over every Δ random and Δ full with two or more seeds."""
+    ratios = []
+    for bench in benchmarks:
+        for row in comparisons(results, bench).values():
+            for diff in row.values():
+                if diff and diff.half_width is not None and diff.unpaired_half_width:
+                    ratios.append(diff.half_width / diff.unpaired_half_width)
+    return ratios, len(ratios)
 
 
 def study_md(results: list[dict], benchmarks: list[str]) -> str:
-    summary = _summary(results, benchmarks)
-    head = '| arm | ' + ' | '.join(f'{b} PSNR | Δ full | Δ random' for b in benchmarks) + ' |'
-    lines = ['# Study', '', 'PSNR (Y, border = scale), mean ± std over seeds; Δ random: against the random '
-             'subset of the same keep ratio (σ = the larger seed std of the two arms).', '', head,
-             '|---' * (1 + 3 * len(benchmarks)) + '|']
-    for arm, row in summary.items():
-        rec = row['record']
-        random_arm = summary.get(f"random@{rec['keep_ratio']:g}") if rec['method'] not in ('full', 'random') else None
-        cells = []
-        for b in benchmarks:
-            mean, std, n = row[b]
-            cells += [f'{mean:.3f} ± {std:.3f} (n={n})', _delta(row[b], summary['full'][b]) if arm != 'full' else '',
-                      _delta(row[b], random_arm[b]) if random_arm else '']
-        lines.append(f'| {arm} | ' + ' | '.join(cells) + ' |')
+    records = {r['arm']: r for r in results}
+    lines = ['# Study', '',
+             'PSNR (Y, border = scale): mean over seeds ± the 95% interval of that mean. Δ random (against the '
+             'random subset of the same keep ratio) and Δ full: the mean of the per-seed differences (the same '
+             'seed starts both runs from the same weights), its 95% Student-t interval over seeds, and the seeds '
+             'it wins. Images: benchmark images whose PSNR, averaged over seeds, beats random (a description of '
+             'where a gain comes from, not an interval: the run is the unit of replication).', '']
+    for bench in benchmarks:
+        seeds, images, diffs = by_seed(results, bench), by_seed_image(results, bench), comparisons(results, bench)
+        lines += [f'## {bench}', '', '| arm | PSNR | Δ random | Δ full | images better than random |',
+                  '|---|---|---|---|---|']
+        for arm, record in records.items():
+            cells = [_psnr_cell(seeds[arm]), diffs[arm]['random'].text() if diffs[arm]['random'] else '',
+                     diffs[arm]['full'].text() if diffs[arm]['full'] else '', _images_cell(arm, record, images)]
+            lines.append(f'| {arm} | ' + ' | '.join(cells) + ' |')
+        lines.append('')
+    ratios, count = pairing_gain(results, benchmarks)
+    lines += ['## Pairing by seed', '']
+    if ratios:
+        lines.append(f'Paired 95% intervals are {np.median(ratios):.2f}x the width of the unpaired (Welch) ones, '
+                     f'median over {count} differences (range {min(ratios):.2f}-{max(ratios):.2f}): below 1, '
+                     'pairing by seed removes part of the seed noise.')
+    else:
+        lines.append('No difference has two or more seeds: no intervals yet.')
     return '\n'.join(lines) + '\n'
 
 
@@ -79,13 +155,15 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     summary = _summary(results, [bench])
+    seeds = by_seed(results, bench)
     lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-    for row in summary.values():
+    for arm, row in summary.items():
         rec = row['record']
         if rec['method'] in ('full', 'distilled'):
             continue
         name = rec['method'] + (f"+{rec['band']:g}" if rec['band'] else '')
-        lines[name].append((rec['keep_ratio'], *row[bench][:2]))
+        mean, half = mean_interval(list(seeds[arm].values()))
+        lines[name].append((rec['keep_ratio'], mean, half or 0.0))
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for name, points in sorted(lines.items()):
         points.sort()
@@ -98,11 +176,49 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
             ax.axhline(row[bench][0], color='tab:purple', linestyle=':', label=arm)
     ax.set_xscale('log')
     ax.set_xlabel('keep ratio')
-    ax.set_ylabel(f'{bench} PSNR (dB, Y)')
+    ax.set_ylabel(f'{bench} PSNR (dB, Y), mean and 95% interval over seeds')
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_gain(results: list[dict], method: str, benchmarks: list[str], path: Path) -> bool:
+    """One method's paired gain over random of the same size against keep ratio, one line per band and benchmark."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    drawn = False
+    for number, bench in enumerate(benchmarks):
+        points: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+        records = {r['arm']: r for r in results if r['method'] == method}
+        for arm, diff in comparisons(results, bench).items():
+            if arm in records and diff['random'] is not None:
+                band = records[arm]['band']
+                points[f'{bench}' + (f' band +{band:g}' if band else '')].append(
+                    (records[arm]['keep_ratio'], diff['random'].mean, diff['random'].half_width or 0.0))
+        for name, series in sorted(points.items()):
+            series.sort()
+            x, y, e = zip(*series, strict=True)
+            shift = 1 + 0.02 * (number - len(benchmarks) / 2)  # benchmarks side by side at each ratio
+            ax.errorbar([v * shift for v in x], y, yerr=e, marker='o', capsize=3, label=name)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.axhline(0, color='k', linewidth=1)
+    ax.set_xscale('log')
+    ax.set_xlabel('keep ratio')
+    ax.set_ylabel('PSNR gain over random of the same size (dB)')
+    ax.set_title(f'{method}: mean paired difference and 95% interval over seeds', fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
 
 
 def plot_training(root: Path, results: list[dict], path: Path) -> None:
@@ -134,11 +250,17 @@ def plot_training(root: Path, results: list[dict], path: Path) -> None:
 
 
 def write_outputs(results: list[dict], root: Path, benchmarks: list[str]) -> dict[str, Path]:
-    written = {'csv': root / 'study.csv', 'md': root / 'study.md', 'training': root / 'training_curves.png'}
+    written = {'csv': root / 'study.csv', 'images': root / 'study_images.csv', 'md': root / 'study.md',
+               'training': root / 'training_curves.png'}
     atomic_write_text(written['csv'], study_csv(results, benchmarks))
+    atomic_write_text(written['images'], study_images_csv(results, benchmarks))
     atomic_write_text(written['md'], study_md(results, benchmarks))
     for bench in benchmarks:
         written[bench] = root / f'psnr_vs_ratio_{bench}.png'
         plot_ratio(results, bench, written[bench])
+    for method in sorted({r['method'] for r in results} - {'full', 'random'}):
+        path = root / f'gain_vs_random_{method}.png'
+        if plot_gain(results, method, benchmarks, path):
+            written[f'gain_{method}'] = path
     plot_training(root, results, written['training'])
     return written
