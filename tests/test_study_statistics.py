@@ -5,8 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from srprune_basicsr.study.statistics import (images_improved, mean_interval, paired_difference, t_quantile_975,
-                                              welch_half_width)
+from srprune_basicsr.study.statistics import (
+    images_improved,
+    mean_interval,
+    paired_difference,
+    t_quantile_975,
+    welch_half_width,
+)
 from srprune_basicsr.study.tables import study_images_csv, study_md
 
 
