@@ -206,3 +206,95 @@ def test_prune_score_block_scores_first_and_reuses(tiny_data: Path, tmp_path: Pa
     assert run_cli(['train', '-opt', 'c.yml'], tmp_path).returncode == 0
     assert 'reusing' not in latest_log(tmp_path / 'experiments' / 'score_first_changed')
     assert read_scores(scores_path).meta['border'] == 4
+
+
+# ------------------------------------------------------------------ rules aimed at smooth benchmarks
+SOURCE_KEYS = [f'{src}_s{i:03d}' for src, count in (('a', 10), ('b', 6), ('c', 4)) for i in range(1, count + 1)]
+
+
+def test_per_source_keeps_each_source_image_in_proportion() -> None:
+    scores = np.arange(20.0)  # c's sub-images are the hardest, a's the easiest
+    kept = select_keys(SOURCE_KEYS, scores, SelectionRule(keep_ratio=0.5, drop_hardest=0.1, per_source=True))
+    per_source = {src: [k for k in kept if k.startswith(src)] for src in 'abc'}
+    assert {src: len(v) for src, v in per_source.items()} == {'a': 5, 'b': 3, 'c': 2}
+    # within each source the band: its hardest dropped first (a: 1 of 10), then the next hardest kept
+    assert per_source['a'] == [f'a_s{i:03d}' for i in range(5, 10)]
+    # the hardest 10% (2 samples) is shared out the same way: a and b drop their hardest, c (0.4 of one) none
+    assert per_source['b'] == ['b_s003', 'b_s004', 'b_s005'] and per_source['c'] == ['c_s003', 'c_s004']
+    plain = select_keys(SOURCE_KEYS, scores, SelectionRule(keep_ratio=0.5, drop_hardest=0.1))
+    assert sum(k.startswith('a') for k in plain) == 2  # the global band keeps 2 of a's 10, per source 5
+
+
+def test_per_source_on_keys_without_a_source_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"per_source: 2 key\(s\) carry no source image .* e.g. \['baby', 'bird'\]"):
+        select_indices(np.arange(3.0), SelectionRule(keep_ratio=0.5, per_source=True), ['baby', 'bird', 'x_s001'])
+
+
+@pytest.mark.parametrize('share', [-0.1, 1.0, 1.5])
+def test_random_share_outside_zero_one_is_refused(share: float) -> None:
+    with pytest.raises(ValueError, match=rf'random_share must be in \[0, 1\), got {share}'):
+        SelectionRule(keep_ratio=0.5, random_share=share)
+
+
+def test_a_mixture_is_a_band_plus_a_random_share_of_the_rest() -> None:
+    scores = np.arange(100.0)[::-1].copy()  # sample i has rank i (0 = hardest)
+    rule = SelectionRule(keep_ratio=0.1, drop_hardest=0.3, random_share=0.2, seed=4)
+    kept = select_indices(scores, rule)
+    assert len(kept) == 10 and set(range(30, 38)) <= set(kept)  # 8 from the band of ranks 30..37
+    extra = sorted(set(kept) - set(range(30, 38)))
+    assert len(extra) == 2 and np.array_equal(kept, select_indices(scores, rule))  # seeded
+    assert not np.array_equal(kept, select_indices(scores, SelectionRule(keep_ratio=0.1, drop_hardest=0.3,
+                                                                         random_share=0.2, seed=5)))
+
+
+def test_texture_strata_keep_every_stratum_in_proportion(tmp_path: Path) -> None:
+    keys = [f'k{i:02d}' for i in range(40)]
+    texture = np.array([i % 4 for i in range(40)], dtype=float)  # four textures, ten samples each
+    write_scores(tmp_path / 'sobel.csv', keys, texture, method='sobel')
+    loss = np.array([10.0 * (i % 4) + i / 100 for i in range(40)])  # the loss follows texture
+    rule = SelectionRule(keep_ratio=0.25, texture_scores=str(tmp_path / 'sobel.csv'), texture_strata=4)
+    kept = select_keys(keys, loss, rule)
+    assert [sum(int(k[1:]) % 4 == t for k in kept) for t in range(4)] == [3, 3, 2, 2]  # 10 kept: 2.5 a stratum
+    plain = select_keys(keys, loss, SelectionRule(keep_ratio=0.25))
+    assert all(int(k[1:]) % 4 == 3 for k in plain)  # without strata: only the most textured
+    assert 'within 4 strata of sobel.csv' in rule.describe()
+
+
+def test_texture_scores_of_other_keys_are_refused(tmp_path: Path) -> None:
+    write_scores(tmp_path / 'sobel.csv', ['x', 'y'], [1.0, 2.0], method='sobel')
+    rule = SelectionRule(keep_ratio=0.5, texture_scores=str(tmp_path / 'sobel.csv'))
+    with pytest.raises(ValueError, match=r"texture_scores: .*sobel.csv: 2 key\(s\) not in the dataset.*3 dataset "
+                                         r"key\(s\) without a score"):
+        select_indices(np.arange(3.0), rule, ['a', 'b', 'c'])
+
+
+def test_the_new_rules_through_select_prune_and_study(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.formats.keys import root_keys
+    from srprune_basicsr.study.arms import check_arms, expand_arms
+
+    keys = root_keys(tiny_data / 'train_sub' / 'HR_sub.lmdb')  # 4 sources x 4 sub-images
+    write_scores(tmp_path / 'scores.csv', keys, np.arange(16.0), method='test')
+    proc = run_cli(['select', '--scores', 'scores.csv', '--keep-ratio', '0.5', '--per-source', '--random-share',
+                    '0.25', '--out', 'keep.txt'], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / 'keep.json').read_text())
+    assert record['rule']['per_source'] and record['rule']['random_share'] == 0.25 and record['kept'] == 8
+    rule = SelectionRule(keep_ratio=0.5, per_source=True, random_share=0.25)
+    assert (tmp_path / 'keep.txt').read_text().split() == select_keys(keys, np.arange(16.0), rule)
+    opt = dict(name='train', type='PairedImageDataset', dataroot_gt=str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+               dataroot_lq=str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb'), io_backend={'type': 'lmdb'},
+               phase='train', scale=2, gt_size=32, use_hflip=False, use_rot=False,
+               prune={'scores': str(tmp_path / 'scores.csv'), 'keep_ratio': 0.5, 'per_source': True,
+                      'random_share': 0.25})
+    assert build_dataset(opt).keys == select_keys(keys, np.arange(16.0), rule)
+    study = {'keep_ratios': [0.5], 'seeds': [0, 1],
+             'methods': {'balanced': {'scores': 's.csv', 'bands': [0.1], 'rule': {'per_source': True}}}}
+    check_arms(study, 'study.yml')
+    arm = next(a for a in expand_arms(study) if a.method == 'balanced')
+    assert arm.label == 'balanced@0.5+0.1' and arm.rule(0).per_source and arm.rule(0).drop_hardest == 0.1
+    study['methods']['balanced']['rule'] = {'per_sourse': True}
+    with pytest.raises(ValueError, match=r"study.yml: methods:balanced: unknown rule: key\(s\) \['per_sourse'\]"):
+        check_arms(study, 'study.yml')
+    study['methods']['balanced']['rule'] = {'random_share': 1.2}
+    with pytest.raises(ValueError, match=r'study.yml: methods:balanced: random_share must be in \[0, 1\)'):
+        check_arms(study, 'study.yml')

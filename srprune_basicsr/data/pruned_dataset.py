@@ -95,7 +95,7 @@ def kept_indices(block: dict, samples: Samples, dataset_opt: dict) -> tuple[list
         scores = match_dataset(read_scores(scores_path), samples.keys)
     except ValueError as err:
         raise ValueError(f'{where}:prune: {err}') from None
-    return select_indices(scores, prune.rule).tolist(), scores
+    return select_indices(scores, prune.rule, samples.keys).tolist(), scores
 
 
 def score_first(score: dict | str, dataset_opt: dict) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from srprune_basicsr.options import check_keys
 from srprune_basicsr.selection import SelectionRule
 
 
@@ -31,6 +32,7 @@ class Arm:
     keep_ratio: float = 1.0
     band: float = 0.0      # drop_hardest before keeping
     source: str = ''       # the name of a distilled set, when the study names several
+    modifiers: tuple = ()  # the method's ``rule:`` (per_source, random_share, texture_scores/_strata), as pairs
 
     @property
     def label(self) -> str:
@@ -52,7 +54,20 @@ class Arm:
             return None
         if self.method == 'random':
             return SelectionRule(keep_ratio=self.keep_ratio, order='random', seed=seed)
-        return SelectionRule(keep_ratio=self.keep_ratio, order='hardest', drop_hardest=self.band)
+        return SelectionRule(keep_ratio=self.keep_ratio, order='hardest', drop_hardest=self.band,
+                             **dict(self.modifiers))
+
+
+RULE_MODIFIERS = ('per_source', 'random_share', 'texture_scores', 'texture_strata')
+
+
+def modifiers_of(method: str, spec: dict | None) -> tuple:
+    """A method's ``rule:`` block as sorted pairs; only the selection modifiers may be set there."""
+    block = (spec or {}).get('rule') or {}
+    if not isinstance(block, dict):
+        raise ValueError(f'methods:{method}:rule must be a mapping of {RULE_MODIFIERS}, got {block!r}')
+    check_keys(block, RULE_MODIFIERS, f'methods:{method}', 'rule: ')
+    return tuple(sorted(block.items()))
 
 
 def bands_per_ratio(method: str, bands: list | dict | None, ratios: list[float]) -> dict[float, list[float]]:
@@ -104,10 +119,20 @@ def check_arms(study: dict, source: str) -> list[str]:
                 raise ValueError(f'{source}: methods:{method}:bands: band {band} at keep ratio {misfits[0]} asks for '
                                  f'{misfits[0] + band:g} of the set (keep ratio + band must be at most 1)')
             notes += [f'{method}: band {band:g} skipped at keep ratio {r:g} (keep ratio + band > 1)' for r in misfits]
-    for arm in expand_arms(study):
+    for arm in expand_arms_checked(study, source):
         for seed in seeds:
-            arm.rule(seed)  # every selection rule is built once here, so a bad value fails before training
+            try:
+                arm.rule(seed)  # every selection rule is built once here, so a bad value fails before training
+            except ValueError as err:
+                raise ValueError(f'{source}: methods:{arm.method}: {err}') from None
     return notes
+
+
+def expand_arms_checked(study: dict, source: str) -> list[Arm]:
+    try:
+        return expand_arms(study)
+    except ValueError as err:
+        raise ValueError(f'{source}: {err}') from None
 
 
 def distilled_sets(study: dict) -> dict[str, dict]:
@@ -138,7 +163,8 @@ def expand_arms(study: dict, distilled_ratios: dict[str, float] | None = None) -
         arms += [Arm('random', r) for r in sorted(set(distilled_ratios.values())) if r not in ratios]
     for method, spec in (study.get('methods') or {}).items():
         per_ratio = bands_per_ratio(method, (spec or {}).get('bands'), ratios)
-        arms += [Arm(method, r, b) for r in ratios for b in per_ratio[r] if r + b <= 1 + 1e-9]
+        modifiers = modifiers_of(method, spec)
+        arms += [Arm(method, r, b, modifiers=modifiers) for r in ratios for b in per_ratio[r] if r + b <= 1 + 1e-9]
     for name in distilled_sets(study):
         arms.append(Arm('distilled', distilled_ratios.get(name, 1.0), source=name))
     return arms
