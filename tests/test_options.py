@@ -38,6 +38,11 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
         arms = 3 if path.is_relative_to(PRESETS) else 4  # the demo: full, random and one band
         assert network['type'] in ARCH_REGISTRY and len(expand_arms(study)) >= arms
         return
+    if 'score' in path.parts:  # srprune score options: one dataset, a network only for loss_value
+        from srprune_basicsr.scoring.runner import load_options
+
+        assert load_options(path)['dataset']['type'] in DATASET_REGISTRY
+        return
     missing = [name for name in opt.get('imports') or [] if importlib.util.find_spec(name) is None]
     if missing:  # a third-party repo's file (HAT): its components register only where that package is
         assert opt['datasets']['train']['type'] in DATASET_REGISTRY
@@ -45,11 +50,6 @@ def test_option_file_is_valid_for_basicsr(path: Path) -> None:
     import_packages(opt, str(path))
     networks = [key for key in opt if key.startswith('network_')]
     assert networks and all(is_registered(ARCH_REGISTRY, opt[key]['type']) for key in networks)
-    if 'score' in path.parts:  # srprune score options: one dataset, no model
-        from srprune_basicsr.scoring.runner import load_options
-
-        assert load_options(path)['dataset']['type'] in DATASET_REGISTRY
-        return
     assert is_registered(MODEL_REGISTRY, opt['model_type'])
     if opt['model_type'] == 'SRDistillModel':
         from srprune_basicsr.distill.options import distill_options
