@@ -190,3 +190,54 @@ def test_study_imports_are_checked_and_one_name_is_a_list(tmp_path: Path) -> Non
                                     'imports': 'no_such_pkg'}))
     with pytest.raises(ValueError, match=f"{path}: imports: package 'no_such_pkg' is not installed"):
         load_study(path)
+
+
+@pytest.mark.parametrize('budget,message', [([600, 0], 'positive whole number'), ([600, 600], r'lists \[600\] more'),
+                                            ([], 'positive whole number'), ([1.5], 'positive whole number')])
+def test_bad_iteration_budgets_are_refused(budget: list, message: str) -> None:
+    from srprune_basicsr.study.arms import check_arms
+
+    with pytest.raises(ValueError, match=f'study.yml: budget:total_iter .*{message}'):
+        check_arms({'budget': {'total_iter': budget}}, 'study.yml')
+
+
+def test_two_budgets_double_the_arms_and_pair_within_a_budget() -> None:
+    from srprune_basicsr.study.tables import comparisons, iterations_md
+
+    arms = expand_arms({'keep_ratios': [0.5], 'budget': {'total_iter': [1200, 600]}})
+    assert [a.label for a in arms] == ['full~600it', 'random@0.5~600it', 'full~1200it', 'random@0.5~1200it']
+    assert arms[1].slug == 'random_r0p5_i600it' and [a.label for a in expand_arms({'keep_ratios': [0.5]})] == [
+        'full', 'random@0.5']
+    results = [{'arm': a.label, 'method': a.method, 'keep_ratio': a.keep_ratio, 'band': 0.0, 'seed': s,
+                'iters': a.iters, 'benchmarks': {'B': {'psnr': 30.0 + a.iters / 1000 - 0.1 * (a.method == 'random')
+                                                       + 0.01 * s, 'ssim': 0.9}}}
+               for a in arms for s in (0, 1)]
+    diff = comparisons(results, 'B')['random@0.5~600it']['full']
+    assert diff.mean == pytest.approx(-0.1) and diff.seeds == 2  # against full at 600, not at 1200
+    table = '\n'.join(iterations_md(results, ['B']))
+    assert '| full | 30.605' in table and '| random@0.5 | 30.505' in table
+    assert table.splitlines()[-1].endswith('| no |')  # random never reaches full at 1200 iterations
+
+
+@pytest.mark.slow
+def test_a_tiny_study_with_two_budgets(tiny_data: Path, tmp_path: Path) -> None:
+    study = {'name': 'budgets', 'scale': 2, 'num_gpu': 0, 'seeds': [0, 1], 'keep_ratios': [0.5],
+             'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                      'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+             'benchmarks': {'tiny': str(tiny_data / 'val')},
+             'budget': {'total_iter': [1, 3], 'batch_size': 4, 'gt_size': 32, 'num_worker': 0},
+             'network_g': {'bicubic_skip': True, 'd': 16}}
+    (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
+    proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = tmp_path / 'studies' / 'budgets'
+    assert len(list((root / 'results').glob('*.json'))) == 8
+    opt = yaml.safe_load((root / 'options' / 'random_r0p5_i3it_s1.yml').read_text())
+    assert opt['train']['total_iter'] == 3
+    md = (root / 'study.md').read_text()
+    assert '## Iterations' in md and '| random@0.5 |' in md and '| 1 it | 3 it | reaches full |' in md
+    assert '| random@0.5~3it |' in md and ', ' in md.split('| random@0.5~3it |')[1].splitlines()[0]
+    assert (root / 'psnr_vs_iters_tiny.png').stat().st_size > 5_000
+    images = (root / 'study_images.csv').read_text().splitlines()
+    assert len(images) == 1 + 8 * 2  # two validation images per run

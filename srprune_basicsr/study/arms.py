@@ -15,7 +15,7 @@ ratio; a ratio missing from the mapping runs band 0 only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from srprune_basicsr.options import check_keys
 from srprune_basicsr.selection import SelectionRule
@@ -23,7 +23,7 @@ from srprune_basicsr.selection import SelectionRule
 
 def slug_of(label: str) -> str:
     """The file-name form of an arm label (``loss_value@0.25+0.25`` -> ``loss_value_r0p25_b0p25``)."""
-    return label.replace('@', '_r').replace('+', '_b').replace('.', 'p')
+    return label.replace('@', '_r').replace('+', '_b').replace('.', 'p').replace('~', '_i')
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,11 @@ class Arm:
     band: float = 0.0      # drop_hardest before keeping
     source: str = ''       # the name of a distilled set, when the study names several
     modifiers: tuple = ()  # the method's ``rule:`` (per_source, random_share, texture_scores/_strata), as pairs
+    iters: int = 0         # this arm's total_iter when the study gives several budgets (0: the one budget)
 
     @property
-    def label(self) -> str:
+    def base_label(self) -> str:
+        """The label without the budget: ``loss_value@0.25+0.25``."""
         if self.method == 'distilled' and self.source:
             return f'distilled-{self.source}'
         if self.method in ('full', 'distilled'):
@@ -43,6 +45,11 @@ class Arm:
         if self.method == 'random':
             return f'random@{self.keep_ratio:g}'
         return f'{self.method}@{self.keep_ratio:g}' + (f'+{self.band:g}' if self.band else '')
+
+    @property
+    def label(self) -> str:
+        """``loss_value@0.25+0.25``, and ``~1200it`` after it when the study has several budgets."""
+        return self.base_label + (f'~{self.iters}it' if self.iters else '')
 
     @property
     def slug(self) -> str:
@@ -119,6 +126,10 @@ def check_arms(study: dict, source: str) -> list[str]:
                 raise ValueError(f'{source}: methods:{method}:bands: band {band} at keep ratio {misfits[0]} asks for '
                                  f'{misfits[0] + band:g} of the set (keep ratio + band must be at most 1)')
             notes += [f'{method}: band {band:g} skipped at keep ratio {r:g} (keep ratio + band > 1)' for r in misfits]
+    try:
+        iteration_budgets(study)
+    except ValueError as err:
+        raise ValueError(f'{source}: {err}') from None
     for arm in expand_arms_checked(study, source):
         for seed in seeds:
             try:
@@ -167,4 +178,20 @@ def expand_arms(study: dict, distilled_ratios: dict[str, float] | None = None) -
         arms += [Arm(method, r, b, modifiers=modifiers) for r in ratios for b in per_ratio[r] if r + b <= 1 + 1e-9]
     for name in distilled_sets(study):
         arms.append(Arm('distilled', distilled_ratios.get(name, 1.0), source=name))
+    budgets = iteration_budgets(study)
+    if len(budgets) > 1:
+        arms = [replace(arm, iters=iters) for iters in budgets for arm in arms]
     return arms
+
+
+def iteration_budgets(study: dict) -> list[int]:
+    """The study's ``budget: total_iter``: one count, or a list of distinct positive counts (the compute axis)."""
+    value = (study.get('budget') or {}).get('total_iter')
+    if value is None or not isinstance(value, list):
+        return [] if value is None else [value]
+    if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ValueError(f'budget:total_iter must be a positive whole number or a list of them, got {value!r}')
+    repeated = sorted({v for v in value if value.count(v) > 1})
+    if repeated:
+        raise ValueError(f'budget:total_iter lists {repeated} more than once')
+    return sorted(value)

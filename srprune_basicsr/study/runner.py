@@ -34,7 +34,7 @@ from srprune_basicsr.options import check_keys, import_packages, imports_of, loa
 from srprune_basicsr.scoring.runner import check_options, run_scoring
 from srprune_basicsr.selection import select_keys, write_selection
 from srprune_basicsr.study import launcher
-from srprune_basicsr.study.arms import Arm, check_arms, distilled_sets, expand_arms
+from srprune_basicsr.study.arms import Arm, check_arms, distilled_sets, expand_arms, iteration_budgets
 from srprune_basicsr.study.evaluate import evaluate_checkpoint
 
 STUDY_KEYS = {'imports', 'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds',
@@ -158,7 +158,8 @@ class Study:
                 train[field] = budget[key]
         opt['datasets'] = {'train': train}
         opt.pop('val', None)
-        total = int(budget.get('total_iter', opt['train']['total_iter']))
+        budgets = iteration_budgets(self.study)
+        total = int(arm.iters or (budgets[0] if budgets else opt['train']['total_iter']))
         opt['train']['total_iter'] = total
         if 'lr' in budget:
             opt['train']['optim_g']['lr'] = float(budget['lr'])
@@ -267,7 +268,7 @@ class Study:
                 continue
             experiment = self.train(arm, seed, recipe)
             record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
-                      'seed': seed, 'recipe': recipe, 'benchmarks': self.evaluate(experiment)}
+                      'seed': seed, 'iters': arm.iters, 'recipe': recipe, 'benchmarks': self.evaluate(experiment)}
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out, json.dumps(record, indent=2) + '\n')
             if log:

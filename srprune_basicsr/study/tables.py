@@ -79,9 +79,21 @@ def by_seed_image(results: list[dict], bench: str) -> dict[str, dict[int, dict[s
     return table
 
 
+def _budget(record: dict) -> str:
+    """The label suffix of a run's budget in a study with several (``~1200it``), else ''."""
+    return f"~{record['iters']}it" if record.get('iters') else ''
+
+
 def random_reference(record: dict) -> str | None:
-    """The label of the random arm an arm is compared with (same keep ratio), None for full and random."""
-    return None if record['method'] in ('full', 'random') else f"random@{record['keep_ratio']:g}"
+    """The label of the random arm an arm is compared with (same keep ratio and budget), None for full and random."""
+    if record['method'] in ('full', 'random'):
+        return None
+    return f"random@{record['keep_ratio']:g}{_budget(record)}"
+
+
+def full_reference(record: dict) -> str:
+    """The label of full data at the same budget."""
+    return f'full{_budget(record)}'
 
 
 def comparisons(results: list[dict], bench: str) -> dict[str, dict[str, Difference | None]]:
@@ -89,10 +101,9 @@ def comparisons(results: list[dict], bench: str) -> dict[str, dict[str, Differen
     seeds, records = by_seed(results, bench), {r['arm']: r for r in results}
     out = {}
     for arm, record in records.items():
-        reference = random_reference(record)
+        reference, full = random_reference(record), full_reference(record)
         out[arm] = {'random': paired_difference(seeds[arm], seeds[reference]) if reference in seeds else None,
-                    'full': paired_difference(seeds[arm], seeds['full']) if 'full' in seeds and arm != 'full'
-                    else None}
+                    'full': paired_difference(seeds[arm], seeds[full]) if full in seeds and arm != full else None}
     return out
 
 
@@ -120,6 +131,34 @@ def pairing_gain(results: list[dict], benchmarks: list[str]) -> tuple[list[float
     return ratios, len(ratios)
 
 
+def iterations_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+    """With several budgets: each arm's PSNR at each budget, and the smallest budget reaching full data's best."""
+    budgets = sorted({int(r.get('iters') or 0) for r in results})
+    if len(budgets) < 2:
+        return []
+    lines = ['## Iterations', '', 'PSNR (mean over seeds ± 95% interval) at each iteration budget; "reaches full": '
+             "the smallest budget whose mean is at least full data's mean at the largest budget.", '']
+    for bench in benchmarks:
+        seeds = by_seed(results, bench)
+        bases = list(dict.fromkeys(arm.rsplit('~', 1)[0] for arm in seeds))
+        full_best = mean_interval(list(seeds.get(f'full~{budgets[-1]}it', {}).values()) or [float('nan')])[0]
+        lines += [f'### {bench}', '', '| arm | ' + ' | '.join(f'{b} it' for b in budgets) + ' | reaches full |',
+                  '|---' * (len(budgets) + 2) + '|']
+        for base in bases:
+            cells, reached = [], ''
+            for budget in budgets:
+                values = seeds.get(f'{base}~{budget}it')
+                if not values:
+                    cells.append('')
+                    continue
+                cells.append(_psnr_cell(values))
+                if not reached and mean_interval(list(values.values()))[0] >= full_best:
+                    reached = f'{budget} it'
+            lines.append(f'| {base} | ' + ' | '.join(cells) + f' | {reached or "no"} |')
+        lines.append('')
+    return lines
+
+
 def study_md(results: list[dict], benchmarks: list[str]) -> str:
     records = {r['arm']: r for r in results}
     lines = ['# Study', '',
@@ -137,6 +176,7 @@ def study_md(results: list[dict], benchmarks: list[str]) -> str:
                      diffs[arm]['full'].text() if diffs[arm]['full'] else '', _images_cell(arm, record, images)]
             lines.append(f'| {arm} | ' + ' | '.join(cells) + ' |')
         lines.append('')
+    lines += iterations_md(results, benchmarks)
     ratios, count = pairing_gain(results, benchmarks)
     lines += ['## Pairing by seed', '']
     if ratios:
@@ -161,7 +201,7 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
         rec = row['record']
         if rec['method'] in ('full', 'distilled'):
             continue
-        name = rec['method'] + (f"+{rec['band']:g}" if rec['band'] else '')
+        name = rec['method'] + (f"+{rec['band']:g}" if rec['band'] else '') + _budget(rec)
         mean, half = mean_interval(list(seeds[arm].values()))
         lines[name].append((rec['keep_ratio'], mean, half or 0.0))
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -169,8 +209,9 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
         points.sort()
         x, y, e = zip(*points, strict=True)
         ax.errorbar(x, y, yerr=e, marker='o', capsize=3, label=name, linestyle='--' if name == 'random' else '-')
-    if 'full' in summary:
-        ax.axhline(summary['full'][bench][0], color='k', linewidth=1, label='full')
+    for arm, row in summary.items():
+        if row['record']['method'] == 'full':
+            ax.axhline(row[bench][0], color='k', linewidth=1, label=arm)
     for arm, row in summary.items():
         if row['record']['method'] == 'distilled':
             ax.axhline(row[bench][0], color='tab:purple', linestyle=':', label=arm)
@@ -198,7 +239,7 @@ def plot_gain(results: list[dict], method: str, benchmarks: list[str], path: Pat
         for arm, diff in comparisons(results, bench).items():
             if arm in records and diff['random'] is not None:
                 band = records[arm]['band']
-                points[f'{bench}' + (f' band +{band:g}' if band else '')].append(
+                points[f'{bench}' + (f' band +{band:g}' if band else '') + _budget(records[arm])].append(
                     (records[arm]['keep_ratio'], diff['random'].mean, diff['random'].half_width or 0.0))
         for name, series in sorted(points.items()):
             series.sort()
@@ -219,6 +260,33 @@ def plot_gain(results: list[dict], method: str, benchmarks: list[str], path: Pat
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+def plot_iterations(results: list[dict], bench: str, path: Path) -> None:
+    """PSNR against the iteration budget, one line per arm (mean and 95% interval over seeds): the compute axis."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    seeds, records = by_seed(results, bench), {r['arm']: r for r in results}
+    lines: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    for arm, record in records.items():
+        mean, half = mean_interval(list(seeds[arm].values()))
+        lines[arm.rsplit('~', 1)[0]].append((int(record['iters']), mean, half or 0.0))
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, points in sorted(lines.items()):
+        points.sort()
+        x, y, e = zip(*points, strict=True)
+        style = {'color': 'k'} if name == 'full' else {'linestyle': '--'} if name.startswith('random') else {}
+        ax.errorbar(x, y, yerr=e, marker='o', capsize=3, label=name, **style)
+    ax.set_xlabel('training iterations')
+    ax.set_ylabel(f'{bench} PSNR (dB, Y), mean and 95% interval over seeds')
+    ax.set_title('does a subset reach full data in fewer iterations?', fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def plot_training(root: Path, results: list[dict], path: Path) -> None:
@@ -258,6 +326,10 @@ def write_outputs(results: list[dict], root: Path, benchmarks: list[str]) -> dic
     for bench in benchmarks:
         written[bench] = root / f'psnr_vs_ratio_{bench}.png'
         plot_ratio(results, bench, written[bench])
+    if len({r.get('iters') for r in results}) > 1:
+        for bench in benchmarks:
+            written[f'iters_{bench}'] = root / f'psnr_vs_iters_{bench}.png'
+            plot_iterations(results, bench, written[f'iters_{bench}'])
     for method in sorted({r['method'] for r in results} - {'full', 'random'}):
         path = root / f'gain_vs_random_{method}.png'
         if plot_gain(results, method, benchmarks, path):
