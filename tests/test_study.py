@@ -57,7 +57,9 @@ def test_shard_argument_is_checked() -> None:
 
 def test_shipped_study_options_load() -> None:
     study = load_study(REPO / 'options' / 'study' / 'cpu_fsrcnn_x2.yml')
-    assert study['seeds'] == [0, 1, 2] and study['keep_ratios'] == [0.1, 0.25, 0.5]
+    assert study['seeds'] == [0, 1, 2] and study['keep_ratios'] == [0.1, 0.25, 0.5, 0.75]
+    assert study['budget']['total_iter'] == [600, 1200] and study['methods']['dynamic_uncertainty']['keep_ratios'] == [
+        0.5, 0.75]
 
 
 def test_bad_study_options_fail_clearly(tmp_path: Path) -> None:
@@ -219,6 +221,32 @@ def test_two_budgets_double_the_arms_and_pair_within_a_budget() -> None:
     assert table.splitlines()[-1].endswith('| no |')  # random never reaches full at 1200 iterations
 
 
+def test_a_method_may_run_at_some_keep_ratios_only() -> None:
+    from srprune_basicsr.study.arms import check_arms
+
+    study = {'keep_ratios': [0.1, 0.5, 0.75], 'methods': {'du': {'keep_ratios': [0.75, 0.5]},
+                                                          'lv': {'keep_ratios': [0.1], 'bands': {0.1: [0.3]}}}}
+    assert [a.label for a in expand_arms(study) if a.method in ('du', 'lv')] == ['du@0.5', 'du@0.75', 'lv@0.1+0.3']
+    for bad, message in (([0.25], r"methods:du:keep_ratios: 0.25 is not in the study's keep_ratios"),
+                         ([], 'methods:du:keep_ratios must be a non-empty list'),
+                         ('0.5', 'methods:du:keep_ratios must be a non-empty list')):
+        with pytest.raises(ValueError, match=f'study.yml: {message}'):
+            check_arms({'keep_ratios': [0.5], 'methods': {'du': {'keep_ratios': bad}}}, 'study.yml')
+
+
+def test_compute_arms_run_at_every_budget_the_others_at_the_largest() -> None:
+    from srprune_basicsr.study.arms import check_arms
+
+    study = {'keep_ratios': [0.5], 'methods': {'lv': {}},
+             'budget': {'total_iter': [300, 600, 1200], 'compute_arms': ['full', 'lv@0.5']}}
+    assert [a.label for a in expand_arms(study)] == ['full~300it', 'lv@0.5~300it', 'full~600it', 'lv@0.5~600it',
+                                                     'full~1200it', 'random@0.5~1200it', 'lv@0.5~1200it']
+    study['budget']['compute_arms'] = ['full', 'lv@0.25']
+    with pytest.raises(ValueError, match=r"study.yml: budget:compute_arms: \['lv@0.25'\] name no arm of this study; "
+                                         r"its arms: \['full', 'random@0.5', 'lv@0.5'\]"):
+        check_arms(study, 'study.yml')
+
+
 @pytest.mark.slow
 def test_a_tiny_study_with_two_budgets(tiny_data: Path, tmp_path: Path) -> None:
     study = {'name': 'budgets', 'scale': 2, 'num_gpu': 0, 'seeds': [0, 1], 'keep_ratios': [0.5],
@@ -241,3 +269,45 @@ def test_a_tiny_study_with_two_budgets(tiny_data: Path, tmp_path: Path) -> None:
     assert (root / 'psnr_vs_iters_tiny.png').stat().st_size > 5_000
     images = (root / 'study_images.csv').read_text().splitlines()
     assert len(images) == 1 + 8 * 2  # two validation images per run
+
+
+@pytest.mark.slow
+def test_the_gpu_study_file_runs_at_a_tiny_budget(tiny_data: Path, tmp_path: Path) -> None:
+    """The shipped GPU study, every arm at 1 iteration on CPU: its paths, methods, rules and tables hold together."""
+    import numpy as np
+
+    from srprune_basicsr.formats.keys import root_keys
+    from srprune_basicsr.formats.scores import write_scores
+
+    study = yaml.safe_load((REPO / 'options' / 'study' / 'gpu_edsr_x2.yml').read_text())
+    datasets = tmp_path / 'datasets'
+    shutil.copytree(tiny_data / 'train_sub', datasets / 'study_x2')
+    for bench in study['benchmarks'].values():
+        (tmp_path / bench).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / bench).symlink_to(tiny_data / 'val')
+    keys = root_keys(datasets / 'study_x2' / 'HR_sub.lmdb')
+    rng = np.random.default_rng(0)
+    files = {spec['scores'] for spec in study['methods'].values()}
+    files |= {spec['rule']['texture_scores'] for spec in study['methods'].values() if 'texture_scores' in spec.get(
+        'rule', {})}
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_scores(tmp_path / name, keys, rng.random(len(keys)), method='test')
+    for spec in study['distilled'].values():  # a stand-in for the distilled set: 4 of the sub-images
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            (tmp_path / spec[key]).parent.mkdir(parents=True, exist_ok=True)
+    distilled = next(iter(study['distilled'].values()))
+    for key, name in (('dataroot_gt', 'HR_sub.lmdb'), ('dataroot_lq', 'LR_bicubic_X2_sub.lmdb')):
+        shutil.copytree(tiny_data / 'train_sub' / name, tmp_path / distilled[key])
+    study.update(num_gpu=0, seeds=[0], train_options=str(REPO / study['train_options']),
+                 network_g={'num_feat': 16, 'num_block': 1})
+    study['budget'].update(total_iter=1, batch_size=2, gt_size=32, num_worker=0, checkpoint_freq=1)
+    (tmp_path / 'gpu.yml').write_text(yaml.safe_dump(study))
+    proc = run_cli(['study', '-opt', 'gpu.yml'], tmp_path, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = tmp_path / 'studies' / study['name']
+    md = (root / 'study.md').read_text()
+    arms = expand_arms(study, {name: 1.0 for name in study['distilled']})
+    assert len(list((root / 'results').glob('*.json'))) == len(arms) and 'not finished yet' not in proc.stdout
+    for arm in ('full', 'random@0.25', 'dynamic_uncertainty@0.75', 'distilled-pixel'):
+        assert f'| {arm} |' in md

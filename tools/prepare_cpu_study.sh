@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Data, proxy, loss-value and dynamic-uncertainty scores for options/study/cpu_fsrcnn_x2.yml, written under
-# the current folder.
+# Data, proxy, loss-value, sobel and dynamic-uncertainty scores (and a distilled set) for
+# options/study/cpu_fsrcnn_x2.yml, written under the current folder.
 # Usage: (cd WORK && bash /path/to/repo/tools/prepare_cpu_study.sh /path/to/shared/data)
 #        SCORES=path/to/scores.csv ... reuses loss-value scores made before on the same sub-images (the GPU
 #        study reuses the CPU study's, so both studies prune the same samples) instead of training the proxy.
+#        DU_SCORES=path/to/scores_du.csv likewise reuses dynamic-uncertainty scores instead of the tracking run.
+#        DISTILL=1 also makes the distilled arm: one image per source image, pixel space (about 7 min).
 set -euo pipefail
 DATA=${1:?give the folder holding T91/ BSD200/ Set5/ Set14/ BSD100/}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,9 +15,6 @@ for set in T91 BSD200; do for f in "$DATA/$set/HR"/*; do ln -sf "$f" "hr/${set}_
 for b in Set5 Set14 BSD100; do
   [ -d "datasets/$b" ] || srprune prepare --benchmark --hr "$DATA/$b/HR" --out "datasets/$b" --scales 2
 done
-if [ -n "${SCORES:-}" ]; then
-  mkdir -p experiments/score_study_x2 && cp "$SCORES" experiments/score_study_x2/scores.csv && exit 0
-fi
 # the SRCNN proxy (starts as bicubic: init identity), then its loss on every sub-image
 python - "$REPO" <<'PY'
 import sys, yaml
@@ -32,6 +31,10 @@ score['dataset'].update(dataroot_gt='datasets/study_x2/HR_sub.lmdb', dataroot_lq
 score['path']['pretrain_network_g'] = 'experiments/proxy_study_x2/models/net_g_latest.pth'
 score['network_g'] = opt['network_g']
 open('score.yml', 'w').write(yaml.safe_dump(score, sort_keys=False))
+sobel = yaml.safe_load(open(f'{repo}/options/score/score_sobel_x2.yml'))
+sobel['name'] = 'score_sobel_study_x2'
+sobel['dataset'].update(dataroot_gt='datasets/study_x2/HR_sub.lmdb', dataroot_lq='datasets/study_x2/LR_bicubic_X2_sub.lmdb')
+open('sobel.yml', 'w').write(yaml.safe_dump(sobel, sort_keys=False))
 # dynamic uncertainty: the study's FSRCNN (bicubic skip, same crop, batch and lr) on the full set for 2,400
 # iterations, a fixed-view PSNR snapshot (centre 48 px) of every sub-image each 150 iterations (16, J = 10)
 du = yaml.safe_load(open(f'{repo}/options/train/train_FSRCNN_x2_tracking.yml'))
@@ -47,6 +50,16 @@ du['val']['val_freq'] = 2400
 du['logger'].update(save_checkpoint_freq=600, use_tb_logger=False)
 open('du.yml', 'w').write(yaml.safe_dump(du, sort_keys=False))
 PY
-[ -f experiments/proxy_study_x2/models/net_g_latest.pth ] || srprune train -opt proxy.yml
-[ -f experiments/score_study_x2/scores.csv ] || srprune score -opt score.yml
+# texture (sobel) scores: the second score of the texture-strata rule and the sobel arm (no network)
+[ -f experiments/score_sobel_study_x2/scores.csv ] || srprune score -opt sobel.yml
+if [ -n "${SCORES:-}" ]; then
+  [ -f experiments/score_study_x2/scores.csv ] || { mkdir -p experiments/score_study_x2 && cp "$SCORES" experiments/score_study_x2/scores.csv; }
+else
+  [ -f experiments/proxy_study_x2/models/net_g_latest.pth ] || srprune train -opt proxy.yml
+  [ -f experiments/score_study_x2/scores.csv ] || srprune score -opt score.yml
+fi
+if [ -n "${DU_SCORES:-}" ] && [ ! -f experiments/du_study_x2/scores_du.csv ]; then
+  mkdir -p experiments/du_study_x2 && cp "$DU_SCORES" experiments/du_study_x2/scores_du.csv
+fi
 [ -f experiments/du_study_x2/scores_du.csv ] || srprune train -opt du.yml --auto_resume
+if [ "${DISTILL:-0}" = 1 ]; then SPACES=pixel bash "$REPO/tools/prepare_distill_study.sh" "$DATA"; fi

@@ -3,6 +3,7 @@
 # Usage: (cd WORK && bash /path/to/repo/tools/prepare_distill_study.sh /path/to/shared/data)
 # Budgets: PRIOR_ITERS (1000) for the autoencoder prior, DISTILL_ITERS (30) for each distillation; the
 # matching network is FSRCNN on 48 px crops (cheap on CPU), every source image matched at each iteration.
+# SPACES ("pixel latent") chooses the distilled sets; the prior is trained only for latent.
 set -euo pipefail
 DATA=${1:?give the folder holding T91/ BSD200/ Set5/ Set14/}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +38,8 @@ for space in ('pixel', 'latent'):
         opt['path']['pretrain_network_prior'] = f"experiments/{prior['name']}/models/net_g_latest.pth"
     open(f'distill_{space}.yml', 'w').write(yaml.safe_dump(opt, sort_keys=False))
 PY
-[ -f experiments/prior_ae/models/net_g_latest.pth ] || srprune train -opt prior.yml
-for space in pixel latent; do
+SPACES=${SPACES:-pixel latent}
+case " $SPACES " in *" latent "*) [ -f experiments/prior_ae/models/net_g_latest.pth ] || srprune train -opt prior.yml;; esac
+for space in $SPACES; do
   [ -f "experiments/distill_${space}_x2/distilled/distilled.json" ] || srprune train -opt "distill_${space}.yml"
 done

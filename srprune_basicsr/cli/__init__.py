@@ -3,9 +3,9 @@
 Only the chosen verb's library code is imported, after parsing: ``srprune --help``, ``select`` and
 ``lmdb verify`` import neither torch nor basicsr; the verbs that run BasicSR call ``plug_in()``.
 
-An error the plugin raises for a bad option, file or key (a ``ValueError`` or ``OSError`` raised in
-the plugin's own code) ends the command with one line and exit code 2; anything else keeps its
-traceback, and so does every error under ``--debug``.
+An error the plugin raises for a bad option, file or key (a ``ValueError``, or one of the ``OSError``
+kinds in ``USER_ERRORS``, raised in the plugin's own code) ends the command with one line and exit
+code 2; anything else keeps its traceback, and so does every error under ``--debug``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,13 @@ as in ``srprune select``.
 
 ``bands`` is a list (the same offsets at every keep ratio) or a mapping from keep ratio to its
 offsets (``{0.1: [0.0, 0.3], 0.5: [0.0, 0.05]}``), since the band worth trying moves with the
-ratio; a ratio missing from the mapping runs band 0 only.
+ratio; a ratio missing from the mapping runs band 0 only. A method's own ``keep_ratios`` (a subset of
+the study's) runs it at those ratios only, e.g. dynamic uncertainty at 0.5 and 0.75.
+
+With several budgets (``budget: total_iter: [600, 1200]``, the compute axis) every arm runs at each
+budget, unless ``budget: compute_arms`` names the arms (labels without the budget, ``full``,
+``random@0.25``, ``loss_value@0.25+0.25``) that also run at the smaller budgets; the others then run
+at the largest budget only.
 """
 
 from __future__ import annotations
@@ -77,6 +83,23 @@ def modifiers_of(method: str, spec: dict | None) -> tuple:
     return tuple(sorted(block.items()))
 
 
+def method_ratios(method: str, spec: dict | None, ratios: list[float]) -> list[float]:
+    """The keep ratios a method runs at: its own ``keep_ratios`` (each one of the study's), else all of them."""
+    own = (spec or {}).get('keep_ratios')
+    if own is None:
+        return ratios
+    if not isinstance(own, list) or not own:
+        raise ValueError(f'methods:{method}:keep_ratios must be a non-empty list of the study\'s keep_ratios, '
+                         f'got {own!r}')
+    chosen = []
+    for value in own:
+        match = [r for r in ratios if isinstance(value, (int, float)) and abs(r - float(value)) < 1e-9]
+        if not match:
+            raise ValueError(f'methods:{method}:keep_ratios: {value!r} is not in the study\'s keep_ratios {ratios}')
+        chosen.append(match[0])
+    return sorted(set(chosen))
+
+
 def bands_per_ratio(method: str, bands: list | dict | None, ratios: list[float]) -> dict[float, list[float]]:
     """The band offsets of one method at each keep ratio (see the module docstring)."""
     if bands is None:
@@ -117,7 +140,10 @@ def check_arms(study: dict, source: str) -> list[str]:
         if bands is not None and not isinstance(bands, (list, dict)):
             raise ValueError(f'{source}: methods:{method}:bands must be a list of shares or a mapping keep ratio -> '
                              f'list, got {bands!r}')
-        per_ratio = bands_per_ratio(method, bands, [float(r) for r in ratios])
+        try:
+            per_ratio = bands_per_ratio(method, bands, method_ratios(method, spec, [float(r) for r in ratios]))
+        except ValueError as err:
+            raise ValueError(f'{source}: {err}') from None
         for band in {b for offsets in per_ratio.values() for b in offsets}:
             if not 0 <= band < 1:
                 raise ValueError(f'{source}: methods:{method}:bands: {band} is not a share in [0, 1)')
@@ -173,15 +199,33 @@ def expand_arms(study: dict, distilled_ratios: dict[str, float] | None = None) -
     if study.get('random_like_distilled'):
         arms += [Arm('random', r) for r in sorted(set(distilled_ratios.values())) if r not in ratios]
     for method, spec in (study.get('methods') or {}).items():
-        per_ratio = bands_per_ratio(method, (spec or {}).get('bands'), ratios)
+        own = method_ratios(method, spec, ratios)
+        per_ratio = bands_per_ratio(method, (spec or {}).get('bands'), own)
         modifiers = modifiers_of(method, spec)
-        arms += [Arm(method, r, b, modifiers=modifiers) for r in ratios for b in per_ratio[r] if r + b <= 1 + 1e-9]
+        arms += [Arm(method, r, b, modifiers=modifiers) for r in own for b in per_ratio[r] if r + b <= 1 + 1e-9]
     for name in distilled_sets(study):
         arms.append(Arm('distilled', distilled_ratios.get(name, 1.0), source=name))
     budgets = iteration_budgets(study)
     if len(budgets) > 1:
-        arms = [replace(arm, iters=iters) for iters in budgets for arm in arms]
+        axis = compute_arms(study, arms)
+        arms = [replace(arm, iters=iters) for iters in budgets for arm in arms
+                if iters == budgets[-1] or axis is None or arm.base_label in axis]
     return arms
+
+
+def compute_arms(study: dict, arms: list[Arm]) -> set[str] | None:
+    """``budget: compute_arms``: the arms that run at every budget (None: all of them); each must be an arm."""
+    value = (study.get('budget') or {}).get('compute_arms')
+    if value is None:
+        return None
+    known = [arm.base_label for arm in arms]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f'budget:compute_arms must be a non-empty list of arm labels such as {known[:3]}, '
+                         f'got {value!r}')
+    unknown = [v for v in value if v not in known]
+    if unknown:
+        raise ValueError(f'budget:compute_arms: {unknown} name no arm of this study; its arms: {known}')
+    return set(value)
 
 
 def iteration_budgets(study: dict) -> list[int]:

@@ -39,7 +39,8 @@ from srprune_basicsr.study.evaluate import evaluate_checkpoint
 
 STUDY_KEYS = {'imports', 'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds',
               'keep_ratios', 'methods', 'distilled', 'random_like_distilled', 'num_gpu'}
-BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule', 'checkpoint_freq'}
+BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule', 'checkpoint_freq',
+               'compute_arms'}
 
 
 def load_study(path: str | os.PathLike) -> dict:
@@ -211,7 +212,8 @@ class Study:
         opt = self.training_options(arm, seed, None)
         opt.pop('logger')  # checkpoint and print frequencies do not change what is trained
         spec = (self.study.get('methods') or {}).get(arm.method) or {}
-        method = {key: value for key, value in spec.items() if key != 'bands'}  # more bands = more arms, same runs
+        # more bands or ratios add arms; they do not change the runs already made
+        method = {key: value for key, value in spec.items() if key not in ('bands', 'keep_ratios')}
         if 'scores' in method:  # the file's content, not its name: rescoring changes every subset
             method['scores'] = self._file_digest(method['scores'])
         text = json.dumps([opt, str(arm.rule(seed)), method, sorted(self.study['benchmarks'].items())], sort_keys=True)
