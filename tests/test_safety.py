@@ -384,6 +384,8 @@ def test_demo_refuses_a_foreign_workdir_and_bad_iterations(tmp_path: Path) -> No
     ({'datasets.train.dataroot_gt': 'nowhere.lmdb'}, 'datasets:train:dataroot_gt nowhere.lmdb: no such file'),
     ({'datasets.train.prune': {'keep_ratio': 0.5}}, 'give exactly one of'),
     ({'prune_tracking': {'windw': 3}}, "unknown key(s) ['windw']"),
+    ({'datasets.train.prune': {'scores': 'missing.csv', 'keep_ratio': 0.5}}, 'missing.csv'),
+    ({'model_type': 'SRDistillModel', 'distill': {'crops': 48}}, "unknown key(s) ['crops']"),
 ])
 def test_train_refuses_bad_options_before_making_anything(tiny_data: Path, tmp_path: Path, edit: dict,
                                                           message: str) -> None:
