@@ -24,6 +24,12 @@ def test_t_quantiles_match_the_table_and_the_normal_limit() -> None:
         t_quantile_975(0)
 
 
+def test_fractional_degrees_of_freedom_stay_near_students_t() -> None:
+    # Welch's df of two 3-seed arms lies between 2 and 4; scipy's t.ppf(0.975, df) for reference
+    for df, exact in ((2.5, 3.5747), (3.5, 2.9401), (12.4, 2.1713)):
+        assert t_quantile_975(df) == pytest.approx(exact, rel=0.02)
+
+
 def test_a_paired_difference_equals_a_hand_computation() -> None:
     arm, reference = {0: 30.10, 1: 30.30, 2: 30.20, 7: 29.0}, {0: 30.00, 1: 30.10, 2: 30.15}
     diff = paired_difference(arm, reference)  # seed 7 has no partner: left out
