@@ -90,7 +90,7 @@ def build_model(opt: dict, root: Path):  # noqa: ANN201
     for folder in ('models', 'visualization', 'training_states'):
         (root / folder).mkdir(parents=True, exist_ok=True)
     opt = dict(opt, is_train=True, dist=False, rank=0, world_size=1)
-    opt['path'] = {'experiments_root': str(root), 'models': str(root / 'models'),
+    opt['path'] = {**opt.get('path', {}), 'experiments_root': str(root), 'models': str(root / 'models'),
                    'visualization': str(root / 'visualization'), 'training_states': str(root / 'training_states')}
     return build(opt)
 
@@ -165,12 +165,50 @@ def test_latent_space_with_a_trained_prior(tiny_data: Path, tmp_path: Path) -> N
     assert len(list((exp / 'distilled' / 'HR').iterdir())) == 4
 
 
+def random_prior(opt: dict, path: Path) -> dict:
+    """Switch ``opt`` to latent space with an untrained prior saved at ``path`` (enough to test the decoding)."""
+    from basicsr.archs import build_network
+
+    prior = yaml.safe_load((REPO / 'options' / 'distill' / 'distill_latent_x2.yml').read_text())['network_prior']
+    torch.manual_seed(0)
+    torch.save({'params': build_network(dict(prior)).state_dict()}, path)
+    opt['network_prior'] = prior
+    opt['path']['pretrain_network_prior'] = str(path)
+    opt['distill']['space'] = 'latent'
+    return opt
+
+
+@pytest.mark.parametrize('space,network', [('pixel', 'EDSR'), ('pixel', 'FSRCNN'), ('latent', 'EDSR')])
+def test_batched_matching_gives_the_loops_synthetic_set(tiny_data: Path, tmp_path: Path, space: str,
+                                                       network: str) -> None:
+    """Matching 3 groups per vmap pass (chunks of 3 and 1 of the 4 groups) equals matching one group at a time."""
+    results = {}
+    for group_batch in (1, 3):
+        opt = distill_options(tiny_data, f'gb{group_batch}', init='noise', group_batch=group_batch)
+        if network == 'FSRCNN':
+            opt['network_match'] = {'type': 'FSRCNN', 'num_in_ch': 3, 'num_out_ch': 3}
+        if space == 'latent':
+            opt = random_prior(opt, tmp_path / 'prior.pth')
+        model = build_model(opt, tmp_path / str(group_batch))
+        before = model.syn.data.detach().clone()
+        for iteration in (1, 2):
+            model.feed_data({'group': torch.tensor([2, 0, 3, 1])})
+            model.optimize_parameters(iteration)
+        results[group_batch] = (before, model.syn.data.detach().clone(), model.log_dict['l_match'],
+                                model.matching_loss(trials=2))
+    (start_1, end_1, loss_1, yard_1), (start_3, end_3, loss_3, yard_3) = results[1], results[3]
+    assert torch.equal(start_1, start_3) and not torch.allclose(start_1, end_1)
+    torch.testing.assert_close(end_3, end_1, rtol=1e-4, atol=1e-5)
+    assert loss_3 == pytest.approx(loss_1, rel=1e-5) and yard_3 == pytest.approx(yard_1, rel=1e-5)
+
+
 @pytest.mark.parametrize('change,message', [
     ({'distill': {'space': 'fourier'}}, "distill:space must be one of"),
     ({'distill': {'images_per_group': 5}}, "images_per_group 5 is larger than group 'img000'"),
     ({'groups': ['img000', 'nope']}, r"have no sub-images in the training set, e.g. \['nope'\]"),
     ({'distill': {'crop': 64}}, 'distill:crop 64 must be at most syn_size 48 and a multiple of 2'),
     ({'distill': {'space': 'latent'}}, 'distill:space latent needs network_prior'),
+    ({'distill': {'group_batch': 0}}, 'distill:group_batch must be a positive integer, got 0'),
 ])
 def test_bad_distill_options_fail_clearly(tiny_data: Path, tmp_path: Path, change: dict, message: str) -> None:
     opt = distill_options(tiny_data, 'bad')

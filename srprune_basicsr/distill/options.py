@@ -33,12 +33,13 @@ class DistillOptions:
     finetune_prior: bool = False
     export_scales: tuple[int, ...] = (2, 3, 4)
     channels_last: bool | str = 'auto'
+    group_batch: int = 1
 
     def __post_init__(self) -> None:
         for key, allowed in (('space', SPACES), ('init', INITS), ('loss', LOSSES)):
             if getattr(self, key) not in allowed:
                 raise ValueError(f'distill:{key} must be one of {allowed}, got {getattr(self, key)!r}')
-        for key in ('images_per_group', 'real_batch', 'outer_loop'):
+        for key in ('images_per_group', 'real_batch', 'outer_loop', 'group_batch'):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'distill:{key} must be a positive integer, got {value!r}')
