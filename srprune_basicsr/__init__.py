@@ -36,7 +36,15 @@ def basicsr_mid_import() -> bool:
     return bool(getattr(autoload, 'loading', False))
 
 
-if not launched_as_command() and not basicsr_mid_import():
+DATA_WORKER_ENV = 'SRPRUNE_DATA_WORKER'  # set for the pool workers of prepare: they need neither torch nor basicsr
+
+
+def data_worker() -> bool:
+    """Whether this process is a data-preparation worker, which only cuts, resizes and encodes images."""
+    return os.environ.get(DATA_WORKER_ENV) == '1'
+
+
+if not launched_as_command() and not basicsr_mid_import() and not data_worker():
     plug_in()
 
 __all__ = ['__version__', 'plug_in']

@@ -6,16 +6,20 @@ padding). It loops in Python over every output row and column, which makes it sl
 preparation and unusable inside a training graph. A separable resize is linear, so the same
 result is ``R_h @ img @ R_w.T`` with dense matrices built once from BasicSR's own weights and
 indices. One implementation serves data preparation, the SRCNN input upsampling and the
-differentiable LR synthesis of dataset distillation.
+differentiable LR synthesis of dataset distillation. torch is imported only by the tensor
+functions, so data-preparation workers that resize numpy images start in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -61,17 +65,21 @@ def _resize_matrix_np(in_length: int, scale: float, antialiasing: bool) -> np.nd
 @lru_cache(maxsize=64)
 def _cached_matrix(in_length: int, scale: float, antialiasing: bool, device: torch.device,
                    dtype: torch.dtype) -> torch.Tensor:
+    import torch
+
     return torch.from_numpy(_resize_matrix_np(in_length, scale, antialiasing)).to(device=device, dtype=dtype)
 
 
 def resize_matrix(in_length: int, scale: float, antialiasing: bool = True, device: torch.device | str = 'cpu',
-                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                  dtype: torch.dtype | None = None) -> torch.Tensor:
     """The [out_length, in_length] matrix that resizes a 1-D signal like MATLAB's imresize.
 
     Cached per (length, scale, device, dtype): distillation resizes thousands of same-size batches.
     Do not modify the returned tensor in place.
     """
-    return _cached_matrix(in_length, float(scale), antialiasing, torch.device(device), dtype)
+    import torch
+
+    return _cached_matrix(in_length, float(scale), antialiasing, torch.device(device), dtype or torch.float32)
 
 
 def imresize_tensor(img: torch.Tensor, scale: float, antialiasing: bool = True) -> torch.Tensor:
@@ -99,16 +107,29 @@ def imresize_uint8(img: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
 
-class MatlabBicubic(torch.nn.Module):
-    """A differentiable MATLAB-style bicubic resize layer for (N, C, H, W) batches."""
+@lru_cache(maxsize=1)
+def _layer_class() -> type:
+    """MatlabBicubic, defined on first use so that importing this module does not import torch."""
+    import torch
 
-    def __init__(self, scale: float, antialiasing: bool = True) -> None:
-        super().__init__()
-        self.scale = float(scale)
-        self.antialiasing = antialiasing
+    class MatlabBicubic(torch.nn.Module):
+        """A differentiable MATLAB-style bicubic resize layer for (N, C, H, W) batches."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return imresize_tensor(x, self.scale, self.antialiasing)
+        def __init__(self, scale: float, antialiasing: bool = True) -> None:
+            super().__init__()
+            self.scale = float(scale)
+            self.antialiasing = antialiasing
 
-    def extra_repr(self) -> str:
-        return f'scale={self.scale}, antialiasing={self.antialiasing}'
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return imresize_tensor(x, self.scale, self.antialiasing)
+
+        def extra_repr(self) -> str:
+            return f'scale={self.scale}, antialiasing={self.antialiasing}'
+
+    return MatlabBicubic
+
+
+def __getattr__(name: str) -> type:
+    if name == 'MatlabBicubic':  # a differentiable MATLAB-style bicubic resize layer for (N, C, H, W) batches
+        return _layer_class()
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

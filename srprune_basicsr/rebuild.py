@@ -64,23 +64,36 @@ def _kept_entries(sources: Sequence[Path], keep: Sequence[str], keep_path: Path)
     return [[e for e in meta if e.key in kept] for meta in metas], len(metas[0])
 
 
-def _copy_values(src: Path, entries: Sequence[MetaEntry], share: float, dst: Path, progress: bool) -> None:
-    """Copy the stored bytes of ``entries`` from ``src`` into a new LMDB at ``dst``, in one commit.
+COMMIT_BYTES = 256 << 20  # one write transaction holds its dirty pages in memory: bound it
 
-    The map size is the source's data size scaled to the kept ``share``; the writer grows it if
-    the kept samples happen to be larger than average.
+
+def _copy_values(src: Path, entries: Sequence[MetaEntry], share: float, dst: Path, progress: bool) -> None:
+    """Copy the stored bytes of ``entries`` from ``src`` into a new LMDB at ``dst``.
+
+    Values are appended in key order (no B-tree searches or page splits) and committed every
+    ``COMMIT_BYTES``, so memory stays flat however large the subset; meta_info.txt keeps the
+    source's order. The map size is the source's data size scaled to the kept ``share``; the
+    writer grows it if the kept samples happen to be larger than average.
     """
     source_bytes = (src / 'data.mdb').stat().st_size
+    ordered = sorted(entries, key=lambda e: key_bytes(e.key))
     with open_source(src) as env, env.begin(buffers=True) as txn, \
             LmdbWriter(dst, map_size_for(int(source_bytes * share), len(entries)), batch=len(entries) + 1) as writer:
-        values = []
-        for entry in tqdm(entries, desc=f'copy {src.name}', unit='img', disable=not progress, leave=False):
+        writer.write_meta(entries)
+        chunk, values, size = [], [], 0
+        for entry in tqdm(ordered, desc=f'copy {src.name}', unit='img', disable=not progress, leave=False):
             value = txn.get(key_bytes(entry.key))  # a view into the source: no copy until commit
             if value is None:
                 raise LmdbError(f'{src}: key {entry.key!r} is in {META_INFO} but not in the database')
+            chunk.append(entry)
             values.append(value)
-        writer.put_many(entries, values)
-        writer.close()  # commit while the source views are still valid
+            size += len(value)
+            if size >= COMMIT_BYTES:
+                writer.put_many(chunk, values, meta=False)
+                writer.flush()  # commit while the source views are still valid
+                chunk, values, size = [], [], 0
+        writer.put_many(chunk, values, meta=False)
+        writer.close()
 
 
 def rebuild_lmdbs(sources: Sequence[str | os.PathLike], keep_path: str | os.PathLike, out: str | os.PathLike,

@@ -37,15 +37,19 @@ def map_size_for(total_bytes: int, count: int) -> int:
 class LmdbWriter:
     """Write (key, bytes, shape) into a new LMDB and its meta_info.txt, growing the map if needed.
 
-    Puts are batched into transactions; a batch that does not fit is replayed after doubling the
+    Puts are batched into transactions of at most ``batch`` values and ``batch_bytes`` bytes (so
+    memory stays flat with 480 px sub-images too); a batch that does not fit is replayed after doubling the
     map size (``MapFullError`` leaves the database as of the last commit), so a size estimate that
     is too small costs time, never data.
     """
 
-    def __init__(self, path: Path, map_size: int, compress_level: int = 1, batch: int = 2000) -> None:
+    def __init__(self, path: Path, map_size: int, compress_level: int = 1, batch: int = 2000,
+                 batch_bytes: int = 128 << 20) -> None:
         self.path = Path(path)
         self.compress_level = compress_level
         self.batch = batch
+        self.batch_bytes = batch_bytes
+        self.pending_bytes = 0
         # commits are not synced one by one; close() syncs once, before the output is renamed
         self.env = lmdb.open(str(self.path), map_size=max(map_size, 1 << 20), subdir=True, readahead=False,
                              meminit=False, sync=False)
@@ -64,22 +68,31 @@ class LmdbWriter:
             raise LmdbError(f'{self.path}: duplicate key {key!r}')
         self.keys.add(key)
         self.pending.append((key_bytes(key), data))
+        self.pending_bytes += len(data)
         level = self.compress_level if compress_level is None else compress_level
         self.meta.write(MetaEntry(key, tuple(shape), level).line())
         self.count += 1
-        if len(self.pending) >= self.batch:
+        if len(self.pending) >= self.batch or self.pending_bytes >= self.batch_bytes:
             self.flush()
 
-    def put_many(self, entries: Sequence[MetaEntry], values: Sequence[bytes | memoryview]) -> None:
+    def put_many(self, entries: Sequence[MetaEntry], values: Sequence[bytes | memoryview],
+                 meta: bool = True) -> None:
         """Queue many values at once (the caller guarantees unique, dot-free keys, e.g. from a
-        verified source); they are committed together by the next flush or close."""
+        verified source); they are committed together by the next flush or close. With ``meta``
+        False their meta_info lines are the caller's to write (``write_meta``), in its own order."""
         keys = [e.key for e in entries]
         if not self.keys.isdisjoint(keys) or len(set(keys)) != len(keys):
             raise LmdbError(f'{self.path}: duplicate keys in a bulk write')
         self.keys.update(keys)
         self.pending.extend(zip((key_bytes(k) for k in keys), values, strict=True))
-        self.meta.write(''.join(e.line() for e in entries))
+        self.pending_bytes += sum(len(v) for v in values)
+        if meta:
+            self.write_meta(entries)
         self.count += len(entries)
+
+    def write_meta(self, entries: Sequence[MetaEntry]) -> None:
+        """Append meta_info.txt lines (for values queued with ``put_many(..., meta=False)``)."""
+        self.meta.write(''.join(e.line() for e in entries))
 
     def flush(self) -> None:
         """Commit the pending batch in key order, appending when it follows all stored keys.
@@ -101,6 +114,7 @@ class LmdbWriter:
         if self.last_key is None or self.pending[-1][0] > self.last_key:
             self.last_key = self.pending[-1][0]
         self.pending.clear()
+        self.pending_bytes = 0
 
     def close(self) -> None:
         """Commit what is pending, sync to disk and close; closing twice is harmless."""
