@@ -8,6 +8,10 @@ blocks of --matches matches, after warm-up) and the peak GPU memory of a match. 
 also checked against a straightforward reference (the same steps written plainly with the DC
 distance per layer): the distances must agree, and the time ratio is printed.
 
+With --group-batches, the same matches are also timed with distill:group_batch G (G groups per
+torch.func.vmap pass; 1 = the loop), --block group-matches per timed block, and the distances
+compared with the loop's on the same draws.
+
 Last, a full pass of --groups group-matches with the small network (EDSR 4 blocks x 32), with one
 optimizer step per 64 groups as in training, is timed end to end.
 
@@ -17,6 +21,7 @@ Usage:  python tools/bench_distill.py [--data HR_DIR] [--device cuda|cpu] [--net
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import statistics
 import time
@@ -45,13 +50,14 @@ NETS = {
 }
 
 
-def make_model(gt: Path, work: Path, net: dict, device: str, channels_last: bool):  # noqa: ANN201
+def make_model(gt: Path, work: Path, net: dict, device: str, channels_last: bool, crop: int = 192,  # noqa: ANN201
+               group_batch: int = 1):
     opt = yaml.safe_load((REPO / 'options' / 'distill' / 'distill_pixel_x2.yml').read_text())
     opt.update(name='bench', num_gpu=1 if device == 'cuda' else 0, network_match=net, is_train=True, dist=False,
                rank=0, world_size=1)
     opt['datasets']['train']['dataroot_gt'] = str(gt)
-    opt['distill'].update(crop=192, real_batch=16, flips=True, rotations=True, sheet_groups=0,
-                          channels_last=channels_last)
+    opt['distill'].update(crop=crop, real_batch=16, flips=True, rotations=True, sheet_groups=0,
+                          channels_last=channels_last, group_batch=group_batch)
     opt['path'] = {k: str(work / k) for k in ('models', 'visualization', 'training_states')}
     opt['path']['experiments_root'] = str(work)
     for k in ('models', 'visualization', 'training_states'):
@@ -124,6 +130,32 @@ def same_distances(model) -> float:  # noqa: ANN001
     return worst
 
 
+def time_group_batches(model, sizes: list[int], block: int, repeats: int) -> dict[int, tuple[float, float]]:  # noqa: ANN001
+    """G -> (median ms per group-match over ``repeats`` blocks of ``block`` matches, max rel. diff to the loop)."""
+    net = model._matching_network(2, 1)
+    params = [p for p in net.parameters() if p.requires_grad]
+    groups = [m % len(model.group_names) for m in range(block)]
+    results, reference = {}, None
+    for size in sizes:
+        model.options = dataclasses.replace(model.options, group_batch=size)
+        model.match_batch(net, params, groups[:size], np.random.default_rng(0), 2)  # warm-up
+        distances = model.match_batch(net, params, groups, np.random.default_rng([5]), 2)
+        reference = distances if reference is None else reference
+        times = []
+        for r in range(repeats):
+            rng = np.random.default_rng([7, r])
+            sync()
+            start = time.perf_counter()
+            model.match_batch(net, params, groups, rng, 2)
+            sync()
+            times.append((time.perf_counter() - start) / block * 1000)
+            model.optimizer_syn.zero_grad(set_to_none=True)
+        diff = float(((distances - reference).abs() / reference.abs()).max())
+        results[size] = (statistics.median(times), min(times), max(times), diff)
+    model.options = dataclasses.replace(model.options, group_batch=1)
+    return results
+
+
 def profile(model) -> None:  # noqa: ANN001
     """Top operators by device time (CPU time on a CPU) over 10 matches."""
     from torch.profiler import ProfilerActivity
@@ -165,6 +197,11 @@ def main() -> None:
     parser.add_argument('--matches', type=int, default=None, help='per timed block (default 50 GPU, 4 CPU)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--groups', type=int, default=800, help='full pass size (GPU only)')
+    parser.add_argument('--crop', type=int, default=192, help='HR crop of a match (48 is usable on a CPU)')
+    parser.add_argument('--group-batches', type=int, nargs='*', default=[],
+                        help='also time distill:group_batch G for these G (1 = the loop), e.g. 1 8 32')
+    parser.add_argument('--block', type=int, default=32, help='group-matches per timed block of --group-batches')
+    parser.add_argument('--skip-reference', action='store_true', help='time only --group-batches')
     parser.add_argument('--profile', action='store_true', help='print the top operators of 10 matches per network')
     parser.add_argument('--layouts', nargs='+', choices=['nchw', 'nhwc'], default=['nhwc'],
                         help='memory formats to measure (distill:channels_last false / true)')
@@ -179,13 +216,22 @@ def main() -> None:
     nets = args.nets or (list(NETS) if gpu else ['SRCNN', 'FSRCNN'])
     matches = args.matches or (50 if gpu else 4)
     device_name = torch.cuda.get_device_name() if gpu else 'CPU'
-    print(f'\n{result.sub_images} sub-images of 192 px from {result.images} images; x2, real batch 16, HR crop 192, '
+    print(f'\n{result.sub_images} sub-images of 192 px from {result.images} images; x2, real batch 16, '
+          f'HR crop {args.crop}, '
           f'{device_name}, median of {args.repeats} x {matches} matches')
     if gpu:
         print(f'TF32: cudnn {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}')
     print(f"{'network':<17}{'ms/group':>10}{'reference':>11}{'ratio':>7}{'peak MiB':>10}{'max rel. diff':>15}")
     for name, layout in [(n, lay) for n in nets for lay in args.layouts]:
-        model = make_model(gt, work / f'{name}_{layout}', NETS[name], args.device, layout == 'nhwc')
+        model = make_model(gt, work / f'{name}_{layout}', NETS[name], args.device, layout == 'nhwc', args.crop)
+        if args.group_batches:
+            for size, (median, low, high, diff) in time_group_batches(model, args.group_batches, args.block,
+                                                                     args.repeats).items():
+                loop = 'the loop' if size == 1 else f'vmap, {size} groups per pass'
+                print(f'{name + " " + layout:<17}G={size:<3} {median:9.2f} ms/group [{low:.2f}-{high:.2f}] '
+                      f'({loop}); max rel. diff of the distances to the loop {diff:.1e}', flush=True)
+        if args.skip_reference:
+            continue
         ours, peak = time_matches(model, name, matches, args.repeats, reference=False)
         ref, _ = time_matches(model, name, matches, args.repeats, reference=True)
         diff = same_distances(model)
