@@ -16,6 +16,7 @@ import sys
 
 from srprune_basicsr.plugin import plug_in
 from srprune_basicsr.version import __version__
+from srprune_basicsr.worker_env import data_worker
 
 
 def launched_as_command() -> bool:
@@ -34,14 +35,6 @@ def basicsr_mid_import() -> bool:
     """Whether basicsr is executing under the auto-registration finder, which plugs in once it is done."""
     autoload = sys.modules.get('srprune_basicsr_autoload')
     return bool(getattr(autoload, 'loading', False))
-
-
-DATA_WORKER_ENV = 'SRPRUNE_DATA_WORKER'  # set for the pool workers of prepare: they need neither torch nor basicsr
-
-
-def data_worker() -> bool:
-    """Whether this process is a data-preparation worker, which only cuts, resizes and encodes images."""
-    return os.environ.get(DATA_WORKER_ENV) == '1'
 
 
 if not launched_as_command() and not basicsr_mid_import() and not data_worker():

@@ -32,6 +32,7 @@ from srprune_basicsr.bicubic import imresize_uint8
 from srprune_basicsr.formats.atomic import atomic_output_dir
 from srprune_basicsr.formats.keys import sub_image_key
 from srprune_basicsr.formats.lmdb import LmdbWriter, check_unique, ensure_verified, folder_images, map_size_for
+from srprune_basicsr.worker_env import DATA_WORKER_ENV
 
 GT_FOLDER = 'HR_sub'
 
@@ -223,8 +224,6 @@ def data_workers(workers: int) -> Iterator[multiprocessing.pool.Pool]:
     deadlock (seen: the demo hung after cv2.cvtColor on large photos in the parent). Spawned
     children inherit the environment at start, so the marker is set only while the pool starts.
     """
-    from srprune_basicsr import DATA_WORKER_ENV
-
     before = os.environ.get(DATA_WORKER_ENV)
     os.environ[DATA_WORKER_ENV] = '1'
     try:

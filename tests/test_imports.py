@@ -14,7 +14,7 @@ from conftest import REPO
 PACKAGE = REPO / 'srprune_basicsr'
 # bottom first; a module may import its own top-level package and any layer strictly below its own
 LAYERS = [
-    {'version'},
+    {'version', 'worker_env'},
     {'formats'},
     {'options'},
     {'bicubic', 'metrics', '_basicsr', 'presets'},

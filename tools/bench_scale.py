@@ -20,7 +20,8 @@ At the base size also, on the same mosaics and the same number of processes:
                 timed: DIV2K ships it), then make_lmdb_from_imgs per folder; keys and pixels compared
 
 Usage:  python tools/bench_scale.py [--base 24] [--sizes 1 2 4] [--work /tmp/bench_scale] [--workers 2]
-        [--repeats 3] [--csv docs/results/bench_scale.csv] [--plot docs/results/bench_scale.png]
+        [--repeats 3] [--csv docs/results/bench_scale/bench_scale.csv]
+        [--plot docs/results/bench_scale/bench_scale.png]
 """
 
 from __future__ import annotations
