@@ -28,6 +28,7 @@ from srprune_basicsr.formats.lmdb import (
     map_size_for,
     open_source,
     read_meta_info,
+    retained_heap,
 )
 
 
@@ -64,16 +65,17 @@ def _kept_entries(sources: Sequence[Path], keep: Sequence[str], keep_path: Path)
     return [[e for e in meta if e.key in kept] for meta in metas], len(metas[0])
 
 
-COMMIT_BYTES = 256 << 20  # one write transaction holds its dirty pages in memory: bound it
+COMMIT_BYTES = 16 << 20  # a write transaction holds its dirty pages in memory: bound it (larger was not faster)
 
 
 def _copy_values(src: Path, entries: Sequence[MetaEntry], share: float, dst: Path, progress: bool) -> None:
     """Copy the stored bytes of ``entries`` from ``src`` into a new LMDB at ``dst``.
 
     Values are appended in key order (no B-tree searches or page splits) and committed every
-    ``COMMIT_BYTES``, so memory stays flat however large the subset; meta_info.txt keeps the
-    source's order. The map size is the source's data size scaled to the kept ``share``; the
-    writer grows it if the kept samples happen to be larger than average.
+    ``COMMIT_BYTES`` into memory each transaction reuses (the caller's ``retained_heap``), so memory stays flat
+    however large the subset; meta_info.txt keeps the source's order. The map size is the
+    source's data size scaled to the kept ``share``; the writer grows it if the kept samples
+    happen to be larger than average.
     """
     source_bytes = (src / 'data.mdb').stat().st_size
     ordered = sorted(entries, key=lambda e: key_bytes(e.key))
@@ -115,7 +117,7 @@ def rebuild_lmdbs(sources: Sequence[str | os.PathLike], keep_path: str | os.Path
         open_source(src).close()
     keep = read_keep_list(keep_path)
     per_source, total = _kept_entries(sources, keep, keep_path)
-    with atomic_output_dir(out, overwrite, inputs=[*sources, keep_path], kind='rebuild') as tmp:
+    with atomic_output_dir(out, overwrite, inputs=[*sources, keep_path], kind='rebuild') as tmp, retained_heap():
         for src, entries in zip(sources, per_source, strict=True):
             _copy_values(src, entries, len(entries) / total, tmp / src.name, progress)
             ensure_verified(tmp / src.name)

@@ -6,14 +6,18 @@ the first --samples pairs. Measured in the same process, one after another:
   (b) forward: the proxy on tensors already in memory, batch --batch,
   (c) srprune score: the whole scoring run (run_scoring, which reads, batches, infers and writes).
 On a CPU (a) and (b) share the cores, so the limit is 1 / (1/a + 1/b); the figure of merit is c / limit.
+All three are measured again in each of --repeats rounds (a, b, c back to back, so a round's ratio is
+taken under one load), and the summary gives the median and [min-max] over rounds.
 
 Usage:  python tools/bench_score.py [--work /tmp/bench_score] [--samples 3000] [--arch SRCNN FSRCNN]
+        [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -67,33 +71,54 @@ def forward_rate(net: torch.nn.Module, batch: int, repeats: int) -> float:
     return batch * repeats / (time.perf_counter() - start)
 
 
+def spread(values: list[float], fmt: str = '.0f') -> str:
+    """Median and [min-max] of a benchmark's rounds."""
+    return f'{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]'
+
+
+def score_round(opt: dict, arch: str, work: Path, samples: int, batch: int) -> dict[str, float]:
+    """One round for one proxy: (a) read rate, (b) forward rate, the limit and (c) srprune score's rate."""
+    decode = read_rate(opt)
+    torch.manual_seed(0)
+    net = build_network({'type': arch, 'upscale': 2})
+    torch.save({'params': net.state_dict()}, work / f'{arch}.pth')
+    forward = forward_rate(net, batch, max(2, 400 // batch))
+    limit = 1 / (1 / decode + 1 / forward)
+    run = dict(opt, method='loss_value', network_g={'type': arch, 'upscale': 2},
+               path={'pretrain_network_g': str(work / f'{arch}.pth')}, score={'batch_size': batch})
+    start = time.perf_counter()
+    run_scoring(run, work / f'scores_{arch}.csv', progress=False)
+    score = samples / (time.perf_counter() - start)
+    return {'read': decode, 'forward': forward, 'limit': limit, 'score': score, 'ratio': score / limit}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--work', default='/tmp/bench_score')
     parser.add_argument('--samples', type=int, default=3000)
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--arch', nargs='+', default=['FSRCNN', 'SRCNN'])
+    parser.add_argument('--repeats', type=int, default=3, help='rounds; the summary gives median [min-max]')
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     dataset = make_data(work, args.samples)
     opt = {'name': 'bench', 'scale': 2, 'num_gpu': 0, 'dataset': dataset}
-    decode = read_rate(opt)
-    print(f'{args.samples} x2 pairs (96 px GT), {torch.get_num_threads()} torch threads, batch {args.batch}')
-    print(f'(a) read + decode: {decode:8.0f} pairs/s')
-    for arch in args.arch:
-        torch.manual_seed(0)
-        net = build_network({'type': arch, 'upscale': 2})
-        torch.save({'params': net.state_dict()}, work / f'{arch}.pth')
-        forward = forward_rate(net, args.batch, max(2, 400 // args.batch))
-        limit = 1 / (1 / decode + 1 / forward)
-        run = dict(opt, method='loss_value', network_g={'type': arch, 'upscale': 2},
-                   path={'pretrain_network_g': str(work / f'{arch}.pth')}, score={'batch_size': args.batch})
-        start = time.perf_counter()
-        run_scoring(run, work / f'scores_{arch}.csv', progress=False)
-        score = args.samples / (time.perf_counter() - start)
-        print(f'{arch}: (b) forward {forward:6.0f} pairs/s, limit 1/(1/a+1/b) {limit:6.0f}/s, '
-              f'(c) srprune score {score:6.0f} pairs/s = {score / limit:.2f} x limit')
+    print(f'{args.samples} x2 pairs (96 px GT), {torch.get_num_threads()} torch threads, batch {args.batch}, '
+          f'{args.repeats} rounds')
+    rounds: dict[str, list[dict[str, float]]] = {arch: [] for arch in args.arch}
+    for i in range(args.repeats):
+        for arch in args.arch:
+            r = score_round(opt, arch, work, args.samples, args.batch)
+            rounds[arch].append(r)
+            print(f'round {i + 1} {arch}: (a) read + decode {r["read"]:6.0f} pairs/s, (b) forward {r["forward"]:6.0f} '
+                  f'pairs/s, limit 1/(1/a+1/b) {r["limit"]:6.0f}/s, (c) srprune score {r["score"]:6.0f} pairs/s '
+                  f'= {r["ratio"]:.2f} x limit')
+    for arch, rs in rounds.items():
+        field = {k: [r[k] for r in rs] for k in rs[0]}
+        print(f'{arch} median [min-max] over {len(rs)} rounds: (a) {spread(field["read"])}, (b) '
+              f'{spread(field["forward"])}, limit {spread(field["limit"])}, (c) {spread(field["score"])} pairs/s, '
+              f'c / limit {spread(field["ratio"], ".2f")}')
 
 
 if __name__ == '__main__':
