@@ -31,14 +31,7 @@ from tqdm import tqdm
 from srprune_basicsr.bicubic import imresize_uint8
 from srprune_basicsr.formats.atomic import atomic_output_dir
 from srprune_basicsr.formats.keys import sub_image_key
-from srprune_basicsr.formats.lmdb import (
-    LmdbWriter,
-    check_unique,
-    ensure_verified,
-    folder_images,
-    map_size_for,
-    retained_heap,
-)
+from srprune_basicsr.formats.lmdb import LmdbWriter, check_unique, ensure_verified, folder_images, map_size_for
 from srprune_basicsr.worker_env import DATA_WORKER_ENV
 
 GT_FOLDER = 'HR_sub'
@@ -194,7 +187,6 @@ def prepare(hr_dir: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfi
                 (tmp / name).mkdir()
         writers = {}
         if lmdb:
-            stack.enter_context(retained_heap())  # the values arriving and the writers' pages reuse freed memory
             estimate = _estimated_bytes(files, cfg)
             writers = {name: stack.enter_context(LmdbWriter(tmp / f'{name}.lmdb', map_size_for(
                 estimate // (s * s), len(files) * 64), level)) for name, s in zip(names, (1, *cfg.scales),

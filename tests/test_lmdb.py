@@ -17,9 +17,11 @@ from srprune_basicsr.formats.lmdb import (
     LmdbError,
     LmdbWriter,
     MetaEntry,
+    _glibc,
     build_lmdb_from_folder,
     iter_values,
     read_meta_info,
+    retained_heap,
     verify_lmdb,
 )
 from srprune_basicsr.rebuild import rebuild_lmdbs
@@ -200,6 +202,45 @@ def test_writer_grows_a_map_that_is_too_small(tmp_path: Path) -> None:
             writer.put(f'k{i:02d}', blob, (1, 1, 3))
     assert verify_lmdb(tmp_path / 'g.lmdb').entries == 20
     assert len(dict(iter_values(tmp_path / 'g.lmdb'))['k19']) == 300_000
+
+
+def test_rebuild_in_one_transaction_per_value_gives_the_same_lmdbs(sources: list[Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    keep = write_keep(tmp_path / 'keep.txt', [e.key for e in read_meta_info(sources[0])][::3])
+    rebuild_lmdbs(sources, keep, tmp_path / 'one', progress=False)
+    monkeypatch.setattr(rebuild, 'COMMIT_BYTES', 1)  # every value commits its own transaction
+    rebuild_lmdbs(sources, keep, tmp_path / 'many', progress=False)
+    for src in sources:
+        one, many = tmp_path / 'one' / src.name, tmp_path / 'many' / src.name
+        assert (many / 'meta_info.txt').read_text() == (one / 'meta_info.txt').read_text()
+        assert list(iter_values(many)) == list(iter_values(one))
+        assert verify_lmdb(many, decode=True).ok
+
+
+def page_faults_of_reallocating(rounds: int = 4, blocks: int = 16, size: int = 1 << 20) -> int:
+    """Minor page faults of allocating, touching and freeing ``blocks`` blocks of ``size``, ``rounds`` times."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(rounds):
+        held = [bytearray(size) for _ in range(blocks)]
+        for block in held:
+            block[::4096] = bytes(len(range(0, size, 4096)))  # write one byte per page
+        del held
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(_glibc() is None, reason='retained_heap tunes glibc malloc; elsewhere it is a no-op')
+def test_retained_heap_reuses_freed_blocks_and_is_reentrant() -> None:
+    with retained_heap():
+        page_faults_of_reallocating(rounds=1)  # the heap grows once
+        with retained_heap():  # nested: leaving it must not end the outer retention
+            pass
+        inside = page_faults_of_reallocating()
+    outside = page_faults_of_reallocating()  # glibc's defaults again: every block is a fresh mmap
+    pages = 4 * 16 * (1 << 20) // 4096
+    assert outside > pages // 2, outside
+    assert inside < pages // 8, inside
 
 
 def test_meta_line_round_trip() -> None:
