@@ -13,7 +13,8 @@ peak memory the largest resident set of that process and of the workers it start
   rebuild       the kept 50% of all four LMDBs (median of --repeats), against cp -r of the four + sync,
                 scaled to the kept share (median of --repeats)
   prune         BasicSR's build_dataset of a PairedImageDataset with a prune: block (scores + band)
-At the base size also, on the same mosaics and the same number of processes:
+At the base size also, on the same mosaics and the same number of processes, --repeats rounds of prepare,
+the limit and BasicSR's way back to back (so each round's ratios are taken under one load):
   limit         decode every HR once, MATLAB bicubic once per HR and scale, encode every sub-image once at
                 PNG level 1 (what `prepare --lmdb` must do), nothing written; timed once the pool is up
   BasicSR       extract_subimages (BasicSR's worker) over the HR and pre-made LR folders (LR making not
@@ -303,6 +304,33 @@ def bench_size(work: Path, hr: Path, count: int, workers: int, repeats: int) -> 
     return rows
 
 
+def baseline_rounds(work: Path, hr: Path, base: int, workers: int, repeats: int) -> dict:
+    """``repeats`` rounds of prepare, the limit and BasicSR's way at the base size; the first round's
+    BasicSR LMDBs are compared with prepare's, key by key and pixel by pixel."""
+    rounds = []
+    for i in range(repeats):
+        prep = run_in_process('prepare', hr=str(hr), out=str(work / f'baseline_prepare{i}'), workers=workers)
+        limit = run_in_process('limit', hr=str(hr), workers=workers)
+        theirs = run_in_process('basicsr', hr=str(hr), work=str(work / f'basicsr{i}'), workers=workers)
+        ours, bound, basicsr = prep['seconds'], limit['seconds'], theirs['seconds']
+        rounds.append({'prepare': ours, 'limit': bound, 'basicsr': basicsr, 'of_limit': bound / ours,
+                       'vs_basicsr': basicsr / ours, 'rss': {'limit': limit, 'basicsr': theirs}})
+        print(f"  round {i + 1}: prepare {prep['seconds']:.2f} s, limit {limit['seconds']:.2f} s, BasicSR "
+              f"{theirs['seconds']:.2f} s", flush=True)
+        if i == 0:
+            identical = all(same_pixels(work / 'baseline_prepare0' / f'{name}.lmdb', Path(path))
+                            for name, path in theirs['lmdbs'].items())
+        else:
+            shutil.rmtree(work / f'baseline_prepare{i}')
+            shutil.rmtree(work / f'basicsr{i}')
+    return {'rounds': rounds, 'identical': identical}
+
+
+def spread(values: list[float], fmt: str = '.2f') -> str:
+    """Median and [min-max] of a benchmark's rounds."""
+    return f'{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]'
+
+
 def summarise(rows: list[dict], base: int, extra: dict) -> None:
     sizes = sorted({r['images'] for r in rows})
     stages = list(dict.fromkeys(r['stage'] for r in rows))
@@ -313,11 +341,12 @@ def summarise(rows: list[dict], base: int, extra: dict) -> None:
                        for n in sizes)
         growth = got[sizes[-1]]['seconds'] / got[sizes[0]]['seconds'] if len(sizes) > 1 else 1
         print(f'{stage:<16}{line}{growth:9.2f}x  (size x{sizes[-1] / sizes[0]:.0f})')
-    prep = next(r for r in rows if r['stage'] == 'prepare' and r['images'] == base)
-    if 'limit' in extra:
-        print(f"\nprepare at {base} images: {prep['seconds']:.2f} s; limit {extra['limit']['seconds']:.2f} s "
-              f"-> {extra['limit']['seconds'] / prep['seconds']:.2f}x of the limit's speed; BasicSR's way "
-              f"{extra['basicsr']['seconds']:.2f} s -> {extra['basicsr']['seconds'] / prep['seconds']:.2f}x faster; "
+    if 'rounds' in extra:
+        got = {k: [r[k] for r in extra['rounds']] for k in ('prepare', 'limit', 'basicsr', 'of_limit', 'vs_basicsr')}
+        print(f"\nat {base} images, median [min-max] of {len(extra['rounds'])} rounds: prepare "
+              f"{spread(got['prepare'])} s, limit {spread(got['limit'])} s, BasicSR's way {spread(got['basicsr'])} s; "
+              "prepare runs at "
+              f"{spread(got['of_limit'])}x of the limit's speed and {spread(got['vs_basicsr'])}x BasicSR's; "
               f"identical keys and pixels: {extra['identical']}")
     for r in rows:
         if r['stage'] == 'rebuild':
@@ -356,7 +385,8 @@ def main() -> None:
     parser.add_argument('--sizes', type=int, nargs='+', default=[1, 2, 4])
     parser.add_argument('--work', default='/tmp/bench_scale')
     parser.add_argument('--workers', type=int, default=os.cpu_count())
-    parser.add_argument('--repeats', type=int, default=3, help='rebuild and cp runs per size')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='rebuild and cp runs per size; rounds of prepare, limit and BasicSR at the base size')
     parser.add_argument('--no-baselines', action='store_true', help='skip the limit and BasicSR at the base size')
     parser.add_argument('--csv', type=Path, default=None)
     parser.add_argument('--plot', type=Path, default=None)
@@ -380,12 +410,7 @@ def main() -> None:
         count = args.base * factor
         rows += bench_size(work, hr_folder(work, mosaics, count), count, args.workers, args.repeats)
     if not args.no_baselines:
-        hr = hr_folder(work, mosaics, args.base)
-        extra['limit'] = run_in_process('limit', hr=str(hr), workers=args.workers)
-        extra['basicsr'] = run_in_process('basicsr', hr=str(hr), work=str(work / 'basicsr'), workers=args.workers)
-        ours = work / f'data_{args.base}'
-        extra['identical'] = all(same_pixels(ours / f'{name}.lmdb', Path(path))
-                                 for name, path in extra['basicsr']['lmdbs'].items())
+        extra = baseline_rounds(work, hr_folder(work, mosaics, args.base), args.base, args.workers, args.repeats)
     summarise(rows, args.base, extra)
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
@@ -395,10 +420,11 @@ def main() -> None:
             for r in rows:
                 writer.writerow([r['images'], r['stage'], f"{r['seconds']:.3f}", f"{r['rss_mib']:.0f}",
                                  f"{r['workers_rss_mib']:.0f}"])
-            for name in ('limit', 'basicsr'):
-                if name in extra:
-                    writer.writerow([args.base, name, f"{extra[name]['seconds']:.3f}", f"{extra[name]['rss_mib']:.0f}",
-                                     f"{extra[name]['workers_rss_mib']:.0f}"])
+            for r in extra.get('rounds', []):
+                for name in ('limit', 'basicsr'):
+                    x = r['rss'][name]
+                    writer.writerow([args.base, name, f"{x['seconds']:.3f}", f"{x['rss_mib']:.0f}",
+                                     f"{x['workers_rss_mib']:.0f}"])
     if args.plot:
         plot(rows, args.plot)
     print(f'\ntotal {time.perf_counter() - start:.0f} s')
