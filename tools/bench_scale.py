@@ -11,7 +11,8 @@ peak memory the largest resident set of that process and of the workers it start
   score FSRCNN  loss_value with an FSRCNN x4 proxy (random weights: the speed does not depend on them)
   select        the band of Moser et al.: keep 50%, drop the hardest 5%, from the FSRCNN scores
   rebuild       the kept 50% of all four LMDBs (median of --repeats), against cp -r of the four + sync,
-                scaled to the kept share (median of --repeats)
+                scaled to the kept share (median of --repeats); both from a warm page cache, in
+                alternating order
   prune         BasicSR's build_dataset of a PairedImageDataset with a prune: block (scores + band)
 At the base size also, on the same mosaics and the same number of processes, --repeats rounds of prepare,
 the limit and BasicSR's way back to back (so each round's ratios are taken under one load):
@@ -145,31 +146,53 @@ def stage_select(scores: str, out: str) -> dict:
     return {'kept': len(kept)}
 
 
+def warm(paths: list[str]) -> None:
+    """Read every file under ``paths`` once and flush pending writes, so each timed copy starts alike."""
+    for path in paths:
+        for f in sorted(Path(path).iterdir()):
+            with open(f, 'rb') as handle:
+                while handle.read(1 << 24):
+                    pass
+    os.sync()
+
+
 def stage_rebuild(data: str, keep: str, out: str, repeats: int) -> dict:
-    """Our rebuild and cp -r + sync of the four LMDBs, alternating, ``repeats`` times each."""
+    """Our rebuild and cp -r + sync of the four LMDBs, ``repeats`` rounds, each from a warm page cache.
+
+    The order inside a round alternates (ours first, then cp first), so neither side always pays
+    for the other's writeback.
+    """
     from srprune_basicsr.formats.lmdb import read_meta_info
     from srprune_basicsr.rebuild import rebuild_lmdbs
 
     sources = [f'{data}/HR_sub.lmdb'] + [f'{data}/LR_bicubic_X{s}_sub.lmdb' for s in SCALES]
     share = len(Path(keep).read_text().split()) / len(read_meta_info(sources[0]))
     ours, copies = [], []
-    for i in range(repeats):
-        os.sync()
+
+    def run_ours(i: int) -> None:
+        warm(sources)
         start = time.perf_counter()
         rebuild_lmdbs(sources, keep, f'{out}{i}', progress=False)
         ours.append(time.perf_counter() - start)
-        os.sync()
+
+    def run_cp(i: int) -> None:
         copy = Path(f'{out}_cp{i}')
         copy.mkdir()
+        warm(sources)
         start = time.perf_counter()
         subprocess.run(['cp', '-r', *sources, str(copy)], check=True)
         os.sync()
         copies.append((time.perf_counter() - start) * share)
         shutil.rmtree(copy)
+
+    for i in range(repeats):
+        for run in ((run_ours, run_cp) if i % 2 == 0 else (run_cp, run_ours)):
+            run(i)
         if i:
             shutil.rmtree(f'{out}{i}')
     return {'runs': ours, 'cp_scaled_runs': copies, 'seconds': statistics.median(ours),
-            'cp_scaled': statistics.median(copies)}
+            'cp_scaled': statistics.median(copies),
+            'ratios': [a / b for a, b in zip(ours, copies, strict=True)]}
 
 
 def stage_prune(data: str, scores: str) -> dict:
@@ -353,7 +376,8 @@ def summarise(rows: list[dict], base: int, extra: dict) -> None:
             x = r['extra']
             print(f"rebuild at {r['images']} images: median {r['seconds']:.2f} s (runs "
                   f"{', '.join(f'{t:.2f}' for t in x['runs'])}), cp -r + sync scaled {x['cp_scaled']:.2f} s (runs "
-                  f"{', '.join(f'{t:.2f}' for t in x['cp_scaled_runs'])}) -> {r['seconds'] / x['cp_scaled']:.2f}x")
+                  f"{', '.join(f'{t:.2f}' for t in x['cp_scaled_runs'])}) -> {r['seconds'] / x['cp_scaled']:.2f}x; "
+                  f"per round {spread(x['ratios'])}x")
 
 
 def plot(rows: list[dict], path: Path) -> None:
