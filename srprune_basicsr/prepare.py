@@ -32,7 +32,7 @@ from srprune_basicsr.bicubic import imresize_uint8
 from srprune_basicsr.formats.atomic import atomic_output_dir
 from srprune_basicsr.formats.keys import sub_image_key
 from srprune_basicsr.formats.lmdb import LmdbWriter, check_unique, ensure_verified, folder_images, map_size_for
-from srprune_basicsr.worker_env import DATA_WORKER_ENV
+from srprune_basicsr.worker_env import DATA_WORKER_ENV, data_worker
 
 GT_FOLDER = 'HR_sub'
 
@@ -167,6 +167,10 @@ def prepare(hr_dir: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfi
     defaults to BasicSR's: 1 for LMDB values, 3 for sub-image files. The output appears under
     ``out`` only when complete and verified; the HR folder is only read.
     """
+    if data_worker():
+        raise RuntimeError('prepare() was called inside one of its own worker processes: spawned workers '
+                           're-run the calling script, so call prepare() under an '
+                           "`if __name__ == '__main__':` guard")
     hr_dir, out = Path(hr_dir), Path(out)
     files = folder_images(hr_dir, lmdb_keys=lmdb)
     if not files:

@@ -115,6 +115,17 @@ def test_rerun_after_interruption_succeeds(hr_folder: Path, tmp_path: Path) -> N
     assert not (tmp_path / 'out.partial').exists()
 
 
+def test_prepare_in_its_own_worker_says_the_script_needs_a_main_guard(hr_folder: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # a spawned worker re-runs an unguarded calling script; it must fail with the cause, not wait on the output lock
+    from srprune_basicsr.worker_env import DATA_WORKER_ENV
+
+    monkeypatch.setenv(DATA_WORKER_ENV, '1')
+    with pytest.raises(RuntimeError, match="__name__ == '__main__'"):
+        prepare(hr_folder, tmp_path / 'out', lmdb=True, progress=False)
+    assert not (tmp_path / 'out').exists()
+
+
 def test_crop_not_divisible_by_scale_is_refused() -> None:
     with pytest.raises(ValueError, match='scale 3'):
         PrepareConfig(crop=100, step=50, scales=(2, 3))
