@@ -90,14 +90,29 @@ def imresize_tensor(img: torch.Tensor, scale: float, antialiasing: bool = True) 
     return r_h @ img @ r_w.transpose(0, 1)
 
 
+@lru_cache(maxsize=1)
+def _blas() -> object:
+    """numpy's BLAS libraries, to pin to one thread while resizing."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api='blas')
+
+
 def imresize_np(img: np.ndarray, scale: float, antialiasing: bool = True) -> np.ndarray:
-    """Resize an (H, W[, C]) float image in [0, 1]; same result as BasicSR's ``imresize``."""
+    """Resize an (H, W[, C]) float image in [0, 1]; same result as BasicSR's ``imresize``.
+
+    The products run on one BLAS thread: OpenBLAS's float summation order depends on its thread
+    count, and with it the rounding of exact .5 ties in uint8 output (the x2 LR images of the shared
+    training photos differed between 1 and 2 threads). Pinned, the bytes are the same in prepare's
+    workers, in the main process and on machines with more cores.
+    """
     squeeze = img.ndim == 2
     hwc = np.asarray(img[:, :, None] if squeeze else img, dtype=np.float64)
     r_h = _resize_matrix_np(hwc.shape[0], float(scale), antialiasing)
     r_w = _resize_matrix_np(hwc.shape[1], float(scale), antialiasing)
-    out = np.tensordot(r_h, hwc, axes=(1, 0))                        # (out_h, w, c)
-    out = np.tensordot(r_w, out, axes=(1, 1)).transpose(1, 0, 2)     # (out_h, out_w, c)
+    with _blas().limit(limits=1):
+        out = np.tensordot(r_h, hwc, axes=(1, 0))                        # (out_h, w, c)
+        out = np.tensordot(r_w, out, axes=(1, 1)).transpose(1, 0, 2)     # (out_h, out_w, c)
     return out[:, :, 0] if squeeze else out
 
 

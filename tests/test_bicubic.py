@@ -28,6 +28,27 @@ def test_uint8_rounding_agrees_with_basicsr_on_real_photo() -> None:
     assert (ours != theirs).mean() < 1e-3  # only float summation order can flip a .5 rounding
 
 
+def test_resize_runs_on_one_blas_thread_whatever_the_caller_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenBLAS's summation order, and so the rounding of .5 ties, depends on its thread count
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen, tensordot = [], np.tensordot
+
+    def recording(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.extend(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas')
+        return tensordot(*args, **kwargs)
+
+    monkeypatch.setattr(np, 'tensordot', recording)
+    img = np.random.default_rng(0).integers(0, 256, (60, 48, 3), dtype=np.uint8)
+    with threadpool_limits(limits=2, user_api='blas'):
+        before = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']
+        out = imresize_uint8(img, 1 / 2)
+        after = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']
+    assert out.shape == (30, 24, 3)
+    assert seen and set(seen) == {1}
+    assert after == before  # the caller's setting is back afterwards
+
+
 def test_layer_is_differentiable() -> None:
     x = torch.rand(1, 1, 8, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(MatlabBicubic(0.5), (x,))

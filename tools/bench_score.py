@@ -76,7 +76,7 @@ def spread(values: list[float], fmt: str = '.0f') -> str:
     return f'{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]'
 
 
-def score_round(opt: dict, arch: str, work: Path, samples: int, batch: int) -> dict[str, float]:
+def score_round(opt: dict, arch: str, work: Path, samples: int, batch: int, index: int) -> dict[str, float]:
     """One round for one proxy: (a) read rate, (b) forward rate, the limit and (c) srprune score's rate."""
     decode = read_rate(opt)
     torch.manual_seed(0)
@@ -87,7 +87,7 @@ def score_round(opt: dict, arch: str, work: Path, samples: int, batch: int) -> d
     run = dict(opt, method='loss_value', network_g={'type': arch, 'upscale': 2},
                path={'pretrain_network_g': str(work / f'{arch}.pth')}, score={'batch_size': batch})
     start = time.perf_counter()
-    run_scoring(run, work / f'scores_{arch}.csv', progress=False)
+    run_scoring(run, work / f'scores_{arch}_{index}.csv', progress=False)
     score = samples / (time.perf_counter() - start)
     return {'read': decode, 'forward': forward, 'limit': limit, 'score': score, 'ratio': score / limit}
 
@@ -109,7 +109,7 @@ def main() -> None:
     rounds: dict[str, list[dict[str, float]]] = {arch: [] for arch in args.arch}
     for i in range(args.repeats):
         for arch in args.arch:
-            r = score_round(opt, arch, work, args.samples, args.batch)
+            r = score_round(opt, arch, work, args.samples, args.batch, i)
             rounds[arch].append(r)
             print(f'round {i + 1} {arch}: (a) read + decode {r["read"]:6.0f} pairs/s, (b) forward {r["forward"]:6.0f} '
                   f'pairs/s, limit 1/(1/a+1/b) {r["limit"]:6.0f}/s, (c) srprune score {r["score"]:6.0f} pairs/s '
