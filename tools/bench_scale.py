@@ -24,6 +24,7 @@ the limit and BasicSR's way back to back (so each round's ratios are taken under
 Usage:  python tools/bench_scale.py [--base 24] [--sizes 1 2 4] [--work /tmp/bench_scale] [--workers 2]
         [--repeats 3] [--csv docs/results/bench_scale/bench_scale.csv]
         [--plot docs/results/bench_scale/bench_scale.png]
+        python tools/bench_scale.py --profile N   (only where the limit's time goes per image, on N mosaics)
 """
 
 from __future__ import annotations
@@ -210,20 +211,47 @@ def _encode(img: np.ndarray) -> int:
     return len(buf)
 
 
-def limit_job(path: Path) -> int:
-    """The work prepare cannot avoid for one HR image: decode, bicubic per scale, encode every sub-image."""
+def limit_job(path: Path, parts: dict[str, float] | None = None) -> int:
+    """The work prepare cannot avoid for one HR image: decode, bicubic per scale, encode every sub-image.
+
+    With ``parts``, the seconds of each part are added to it (decode, bicubic xS, encode xS).
+    """
     from srprune_basicsr.bicubic import imresize_uint8
     from srprune_basicsr.prepare import crop_positions, mod_crop
 
-    hr = mod_crop(cv2.imread(str(path), cv2.IMREAD_COLOR), 12)
-    images = [(hr, 1)] + [(imresize_uint8(hr, 1 / s), s) for s in SCALES]
+    parts = {} if parts is None else parts
+
+    def timed(name: str, fn: object, *args: object) -> object:
+        start = time.perf_counter()
+        result = fn(*args)
+        parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+        return result
+
+    hr = timed('decode', lambda: mod_crop(cv2.imread(str(path), cv2.IMREAD_COLOR), 12))
+    images = [(hr, 1)] + [(timed(f'bicubic x{s}', imresize_uint8, hr, 1 / s), s) for s in SCALES]
     total = 0
     for y in crop_positions(hr.shape[0], CROP, STEP, THRESH):
         for x in crop_positions(hr.shape[1], CROP, STEP, THRESH):
             for img, s in images:
                 c = CROP // s
-                total += _encode(img[y // s:y // s + c, x // s:x // s + c])
+                total += timed(f'encode x{s}', _encode, img[y // s:y // s + c, x // s:x // s + c])
     return total
+
+
+def profile_limit(mosaics: list[Path]) -> None:
+    """Where one worker's time goes: the limit's parts per image, one BLAS and one OpenCV thread."""
+    from threadpoolctl import threadpool_limits
+
+    cv2.setNumThreads(1)
+    parts: dict[str, float] = {}
+    with threadpool_limits(1):
+        for path in mosaics:
+            limit_job(path, parts)
+    total = sum(parts.values())
+    print(f'the limit on {len(mosaics)} mosaics, one thread, seconds per image:')
+    for name, seconds in parts.items():
+        print(f'  {name:<12}{seconds / len(mosaics):7.3f} s  {100 * seconds / total:5.1f}%')
+    print(f'  {"total":<12}{total / len(mosaics):7.3f} s')
 
 
 def _pool_init() -> None:
@@ -281,18 +309,57 @@ def run_in_process(stage: str, **kwargs: object) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+class MemorySampler:
+    """Peak anonymous and file-backed resident memory of this process, sampled from /proc every 10 ms.
+
+    ``ru_maxrss`` counts the LMDB pages a stage maps (file-backed, reclaimable) together with the
+    memory it allocates; the split shows which one grows with the data.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = {'RssAnon': 0, 'RssFile': 0}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def sample(self) -> None:
+        with open('/proc/self/status') as status:
+            for line in status:
+                name = line.split(':')[0]
+                if name in self.peak:
+                    self.peak[name] = max(self.peak[name], int(line.split()[1]) // 1024)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.01):
+            self.sample()
+
+    def __enter__(self) -> MemorySampler:
+        if Path('/proc/self/status').exists():
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+            self.sample()
+
+
 def stage_main(stage: str, kwargs: str) -> None:
     """Child side of ``run_in_process``: import, time the call, report peak RSS of self and workers."""
     import srprune_basicsr  # noqa: F401  (import cost is not the stage's)
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    start = time.perf_counter()
-    result = STAGES[stage](**json.loads(kwargs))
-    seconds = time.perf_counter() - start
+    with MemorySampler() as memory:
+        start = time.perf_counter()
+        result = STAGES[stage](**json.loads(kwargs))
+        seconds = time.perf_counter() - start
     result.setdefault('seconds', seconds)
     result['rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result['workers_rss_mib'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result['import_rss_mib'] = base_rss
+    result['anon_mib'], result['file_mib'] = memory.peak['RssAnon'], memory.peak['RssFile']
     print(json.dumps(result))
 
 
@@ -311,10 +378,12 @@ def bench_size(work: Path, hr: Path, count: int, workers: int, repeats: int) -> 
 
     def record(stage: str, result: dict) -> None:
         rows.append({'images': count, 'stage': stage, 'seconds': result['seconds'], 'rss_mib': result['rss_mib'],
-                     'workers_rss_mib': result['workers_rss_mib'], 'extra': {
+                     'workers_rss_mib': result['workers_rss_mib'], 'anon_mib': result['anon_mib'],
+                     'file_mib': result['file_mib'], 'extra': {
                          k: v for k, v in result.items() if k not in ('seconds', 'rss_mib', 'workers_rss_mib')}})
         print(f"  {count:>4} images  {stage:<14}{result['seconds']:9.2f} s   peak {result['rss_mib']:7.0f} MiB "
-              f"(workers {result['workers_rss_mib']:5.0f})", flush=True)
+              f"(anonymous {result['anon_mib']:5.0f}, file-backed {result['file_mib']:5.0f}; workers "
+              f"{result['workers_rss_mib']:5.0f})", flush=True)
 
     record('prepare', run_in_process('prepare', hr=str(hr), out=str(data), workers=workers))
     for method, name in (('bicubic_psnr', 'score bicubic'), ('loss_value', 'score FSRCNN')):
@@ -364,6 +433,10 @@ def summarise(rows: list[dict], base: int, extra: dict) -> None:
                        for n in sizes)
         growth = got[sizes[-1]]['seconds'] / got[sizes[0]]['seconds'] if len(sizes) > 1 else 1
         print(f'{stage:<16}{line}{growth:9.2f}x  (size x{sizes[-1] / sizes[0]:.0f})')
+    print("\npeak anonymous / file-backed MiB of the stage's own process (LMDB maps are file-backed)")
+    for stage in stages:
+        got = {r['images']: r for r in rows if r['stage'] == stage}
+        print(f'{stage:<16}' + ''.join(f"{got[n]['anon_mib']:>10} / {got[n]['file_mib']:<6}" for n in sizes))
     if 'rounds' in extra:
         got = {k: [r[k] for r in extra['rounds']] for k in ('prepare', 'limit', 'basicsr', 'of_limit', 'vs_basicsr')}
         print(f"\nat {base} images, median [min-max] of {len(extra['rounds'])} rounds: prepare "
@@ -388,15 +461,16 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for stage in dict.fromkeys(r['stage'] for r in rows):
-        got = sorted((r['images'], r['seconds'], max(r['rss_mib'], r['workers_rss_mib'])) for r in rows
+        got = sorted((r['images'], r['seconds'], max(r['rss_mib'], r['workers_rss_mib']), r['anon_mib']) for r in rows
                      if r['stage'] == stage)
         n = [g[0] for g in got]
-        ax_t.plot(n, [g[1] for g in got], 'o-', label=stage)
-        ax_m.plot(n, [g[2] for g in got], 'o-', label=stage)
+        line = ax_t.plot(n, [g[1] for g in got], 'o-', label=stage)[0]
+        ax_m.plot(n, [g[2] for g in got], 'o-', color=line.get_color(), label=f'{stage}, peak RSS')
+        ax_m.plot(n, [g[3] for g in got], 'x--', color=line.get_color(), label=f'{stage}, anonymous')
     ax_t.set(xscale='log', yscale='log', xlabel='HR images (2040 x 1404)', ylabel='seconds',
              title='time per stage (log-log; slope 1 = linear)')
-    ax_m.set(xscale='log', xlabel='HR images (2040 x 1404)', ylabel='peak RSS, MiB (largest process)',
-             title='peak memory per stage')
+    ax_m.set(xscale='log', xlabel='HR images (2040 x 1404)', ylabel='MiB',
+             title='peak RSS (largest process, solid) and anonymous (dashed)')
     ax_t.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -412,6 +486,8 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3,
                         help='rebuild and cp runs per size; rounds of prepare, limit and BasicSR at the base size')
     parser.add_argument('--no-baselines', action='store_true', help='skip the limit and BasicSR at the base size')
+    parser.add_argument('--profile', type=int, metavar='N',
+                        help="only print where the limit's time goes on N mosaics (one thread), then stop")
     parser.add_argument('--csv', type=Path, default=None)
     parser.add_argument('--plot', type=Path, default=None)
     parser.add_argument('--stage', nargs=2, help=argparse.SUPPRESS)
@@ -420,6 +496,9 @@ def main() -> None:
         stage_main(*args.stage)
         return
     work = Path(args.work)
+    if args.profile:
+        profile_limit(make_mosaics(work / 'mosaics', args.profile))
+        return
     work.mkdir(parents=True, exist_ok=True)
     for stale in work.iterdir():
         if stale.name != 'mosaics':
@@ -440,15 +519,16 @@ def main() -> None:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with open(args.csv, 'w', newline='') as f:
             writer = csv.writer(f)
-            writer.writerow(['images', 'stage', 'seconds', 'peak_rss_mib', 'workers_peak_rss_mib'])
+            writer.writerow(['images', 'stage', 'seconds', 'peak_rss_mib', 'workers_peak_rss_mib', 'peak_anon_mib',
+                             'peak_file_mib'])
             for r in rows:
                 writer.writerow([r['images'], r['stage'], f"{r['seconds']:.3f}", f"{r['rss_mib']:.0f}",
-                                 f"{r['workers_rss_mib']:.0f}"])
+                                 f"{r['workers_rss_mib']:.0f}", r['anon_mib'], r['file_mib']])
             for r in extra.get('rounds', []):
                 for name in ('limit', 'basicsr'):
                     x = r['rss'][name]
                     writer.writerow([args.base, name, f"{x['seconds']:.3f}", f"{x['rss_mib']:.0f}",
-                                     f"{x['workers_rss_mib']:.0f}"])
+                                     f"{x['workers_rss_mib']:.0f}", x['anon_mib'], x['file_mib']])
     if args.plot:
         plot(rows, args.plot)
     print(f'\ntotal {time.perf_counter() - start:.0f} s')
