@@ -204,6 +204,18 @@ def test_writer_grows_a_map_that_is_too_small(tmp_path: Path) -> None:
     assert len(dict(iter_values(tmp_path / 'g.lmdb'))['k19']) == 300_000
 
 
+def test_writer_commits_when_its_pending_bytes_reach_the_bound(tmp_path: Path) -> None:
+    (tmp_path / 'b.lmdb').mkdir()
+    committed = []
+    with LmdbWriter(tmp_path / 'b.lmdb', map_size=1 << 20, batch=100, batch_bytes=1000) as writer:
+        for i in range(7):
+            writer.put(f'k{i}', bytes(600), (1, 1, 3))
+            committed.append(writer.env.stat()['entries'])
+            assert writer.pending_bytes < 1000
+    assert committed == [0, 2, 2, 4, 4, 6, 6]  # every second 600-byte value crosses 1,000 bytes
+    assert verify_lmdb(tmp_path / 'b.lmdb').entries == 7
+
+
 def test_rebuild_in_one_transaction_per_value_gives_the_same_lmdbs(sources: list[Path], tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     keep = write_keep(tmp_path / 'keep.txt', [e.key for e in read_meta_info(sources[0])][::3])

@@ -91,7 +91,7 @@ class LmdbWriter:
     """
 
     def __init__(self, path: Path, map_size: int, compress_level: int = 1, batch: int = 2000,
-                 batch_bytes: int = 128 << 20) -> None:
+                 batch_bytes: int = 16 << 20) -> None:
         self.path = Path(path)
         self.compress_level = compress_level
         self.batch = batch
