@@ -242,18 +242,12 @@ def data_workers(workers: int) -> Iterator[multiprocessing.pool.Pool]:
 
 
 def _worker_init() -> None:
-    """One BLAS and one OpenCV thread per worker: the pool already uses every core.
+    """One OpenCV thread per worker: the pool already uses every core.
 
-    N workers x N BLAS threads made prepare 2x slower on 2 cores than one thread each.
+    The bicubic resize pins its own BLAS products to one thread (``bicubic.imresize_np``); N
+    workers x N threads had made prepare 2x slower on 2 cores than one thread each.
     """
-    from threadpoolctl import threadpool_limits
-
     cv2.setNumThreads(1)
-    global _THREAD_LIMIT
-    _THREAD_LIMIT = threadpool_limits(1)
-
-
-_THREAD_LIMIT = None
 
 
 def _sub_shape(name: str, cfg: PrepareConfig) -> tuple[int, int, int]:

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_stats import spread
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared' / 'data'
@@ -256,14 +257,7 @@ def profile_limit(mosaics: list[Path]) -> None:
 
 
 def _pool_init() -> None:
-    from threadpoolctl import threadpool_limits
-
-    cv2.setNumThreads(1)
-    global _LIMIT
-    _LIMIT = threadpool_limits(1)
-
-
-_LIMIT = None
+    cv2.setNumThreads(1)  # as prepare's workers; the resize pins its BLAS to one thread itself
 
 
 def stage_limit(hr: str, workers: int) -> dict:
@@ -417,11 +411,6 @@ def baseline_rounds(work: Path, hr: Path, base: int, workers: int, repeats: int)
             shutil.rmtree(work / f'baseline_prepare{i}')
             shutil.rmtree(work / f'basicsr{i}')
     return {'rounds': rounds, 'identical': identical}
-
-
-def spread(values: list[float], fmt: str = '.2f') -> str:
-    """Median and [min-max] of a benchmark's rounds."""
-    return f'{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]'
 
 
 def summarise(rows: list[dict], base: int, extra: dict) -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import time
 from pathlib import Path
 
 import torch
+from bench_stats import spread
 
 # isort: off
 import srprune_basicsr  # noqa: F401  (must precede basicsr: it installs the torchvision shim)
@@ -71,11 +71,6 @@ def forward_rate(net: torch.nn.Module, batch: int, repeats: int) -> float:
     return batch * repeats / (time.perf_counter() - start)
 
 
-def spread(values: list[float], fmt: str = '.0f') -> str:
-    """Median and [min-max] of a benchmark's rounds."""
-    return f'{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]'
-
-
 def score_round(opt: dict, arch: str, work: Path, samples: int, batch: int, index: int) -> dict[str, float]:
     """One round for one proxy: (a) read rate, (b) forward rate, the limit and (c) srprune score's rate."""
     decode = read_rate(opt)
@@ -116,9 +111,9 @@ def main() -> None:
                   f'= {r["ratio"]:.2f} x limit')
     for arch, rs in rounds.items():
         field = {k: [r[k] for r in rs] for k in rs[0]}
-        print(f'{arch} median [min-max] over {len(rs)} rounds: (a) {spread(field["read"])}, (b) '
-              f'{spread(field["forward"])}, limit {spread(field["limit"])}, (c) {spread(field["score"])} pairs/s, '
-              f'c / limit {spread(field["ratio"], ".2f")}')
+        print(f'{arch} median [min-max] over {len(rs)} rounds: (a) {spread(field["read"], ".0f")}, (b) '
+              f'{spread(field["forward"], ".0f")}, limit {spread(field["limit"], ".0f")}, (c) '
+              f'{spread(field["score"], ".0f")} pairs/s, c / limit {spread(field["ratio"])}')
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,7 @@ GLIBC_DEFAULT_THRESHOLD = 128 << 10  # both thresholds' defaults
 _heap_depth = 0
 
 
+@lru_cache(maxsize=1)
 def _glibc() -> ctypes.CDLL | None:
     """The C library if it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
     try:
