@@ -9,6 +9,7 @@ floats). A block such as ``prune:`` or ``prune_tracking:`` becomes a small froze
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -84,3 +85,49 @@ def option_block(cls: type[T], block: Any, source: str) -> T:
         raise ValueError(f'{source}: expected a mapping of options, got {block!r}')
     check_keys(block, field_names(cls), source)
     return cls(**block)
+
+
+def trained_options(checkpoint: str | os.PathLike) -> tuple[dict, Path] | None:
+    """The option file a BasicSR checkpoint was trained with, when its experiment folder still holds it.
+
+    BasicSR saves ``experiments/<name>/models/net_g_*.pth`` and copies the option file into
+    ``experiments/<name>/``, so ``<checkpoint>/../../*.yml`` says the scale and arch it learned.
+    """
+    checkpoint = Path(checkpoint)
+    if checkpoint.parent.name != 'models':
+        return None
+    for option_file in sorted(checkpoint.parent.parent.glob('*.yml')):
+        try:
+            return load_yaml(option_file), option_file
+        except ValueError:
+            continue
+    return None
+
+
+PLUGIN_BLOCKS = ('prune_tracking', 'distill', 'imports')  # top-level blocks of a BasicSR option file
+DATASET_BLOCKS = ('prune',)  # blocks inside datasets:<name>
+
+
+def near_miss(key: object, names: tuple[str, ...]) -> str | None:
+    """The one of ``names`` that ``key`` is probably a misspelling of (None for an exact name or no close one)."""
+    if not isinstance(key, str) or key in names:
+        return None
+    near = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    return near[0] if near else None
+
+
+def check_block_names(opt: dict, source: str) -> None:
+    """A key that is a near miss of one of the plugin's blocks is refused, at the top level and in datasets.
+
+    BasicSR ignores keys it does not know, so ``prune_trackng:`` would train to the end without
+    tracking and exit 0, and ``prun:`` would train on the full set.
+    """
+    places = [('', opt, PLUGIN_BLOCKS)] + [(f'datasets:{name}:', block, DATASET_BLOCKS)
+                                          for name, block in (opt.get('datasets') or {}).items()
+                                          if isinstance(block, dict)]
+    for prefix, block, names in places:
+        for key in block:
+            near = near_miss(key, names)
+            if near:
+                raise ValueError(f'{source}: unknown key {prefix}{key}; did you mean {prefix}{near}? (BasicSR ignores '
+                                 'keys it does not know, so this block would do nothing)')

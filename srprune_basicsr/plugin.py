@@ -4,7 +4,7 @@ The functional_tensor shim precedes the first ``import basicsr``; then the versi
 builder hooks and the semantics fixes (``_basicsr``); then the plugin's archs, datasets and models
 register with BasicSR's registries; last, the hook callbacks of the features register (``prune:``
 on every dataset type, the scale check of paired datasets, PSNR tracking on built models,
-TensorBoard score histograms).
+TensorBoard score histograms, and the lock of a run's ``experiments/<name>`` after the option checks).
 """
 
 from __future__ import annotations
@@ -29,18 +29,29 @@ def plug_in() -> None:
     _progress.append('done')
 
 
+def check_option_names(opt: dict) -> None:
+    """Options callback: misspelt plugin blocks are refused under BasicSR's own train.py too."""
+    from srprune_basicsr._basicsr import hooks
+    from srprune_basicsr.options import check_block_names
+
+    check_block_names(opt, hooks.option_file() or 'option file')
+
+
 def _plug() -> None:
     from srprune_basicsr import _basicsr
 
     _basicsr.install()
     from srprune_basicsr import archs, data, models  # noqa: F401  (registration side effects)
     from srprune_basicsr._basicsr import hooks
+    from srprune_basicsr._basicsr.runs import lock_run_folders
     from srprune_basicsr.data.pruned_dataset import apply_prune, check_prune_blocks
     from srprune_basicsr.formats.pairs import check_dataset_scale
     from srprune_basicsr.report import tensorboard
     from srprune_basicsr.scoring import tracking
 
+    hooks.register('options', check_option_names)
     hooks.register('options', check_prune_blocks)
+    hooks.register('options', lock_run_folders, order=90)  # after the checks, before BasicSR makes any folder
     hooks.register('dataset', apply_prune, order=10)
     hooks.register('dataset', check_dataset_scale, order=20)
     hooks.register('model', tracking.attach_if_asked)

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from srprune_basicsr.formats.lmdb import check_intact
-from srprune_basicsr.options import import_packages, load_yaml
+from srprune_basicsr.options import check_block_names, import_packages, load_yaml
 
 NUMBERS = (('train', 'total_iter'), ('train', 'warmup_iter'), ('train', 'optim_g', 'lr'), ('train', 'optim_d', 'lr'),
            ('train', 'optim_g', 'weight_decay'), ('val', 'val_freq'), ('logger', 'print_freq'),
@@ -101,6 +101,74 @@ def check_blocks(opt: dict, source: str) -> None:
         raise ValueError(f'{source}: {err}') from None
 
 
+def check_pretrained(opt: dict, source: str) -> None:
+    """Each ``path:pretrain_network_<x>`` fits ``network_<x>`` before BasicSR makes a folder or loads it.
+
+    BasicSR finds out only when it loads the weights, after ``experiments/<name>`` exists, with a
+    traceback of missing and unexpected keys. A checkpoint whose experiment folder holds its option
+    file must have this file's scale and arch; with ``strict_load_<x>`` (BasicSR's default) its
+    parameter names and shapes must be the network's.
+    """
+    for key, checkpoint in (opt.get('path') or {}).items():
+        if not key.startswith('pretrain_network_') or not checkpoint:
+            continue
+        net_key = key.removeprefix('pretrain_')
+        if not isinstance(opt.get(net_key), dict):
+            continue
+        if not Path(str(checkpoint)).expanduser().is_file():
+            raise FileNotFoundError(f'{source}: path:{key} {checkpoint}: no such checkpoint')
+        _check_trained_with(opt, net_key, Path(str(checkpoint)).expanduser(), source)
+        suffix = net_key.removeprefix('network_')
+        if opt['path'].get(f'strict_load_{suffix}', True):
+            _check_parameters(opt, net_key, Path(str(checkpoint)).expanduser(),
+                              opt['path'].get(f'param_key_{suffix}', 'params'), source)
+
+
+def _check_trained_with(opt: dict, net_key: str, checkpoint: Path, source: str) -> None:
+    from srprune_basicsr.options import trained_options
+
+    found = trained_options(checkpoint)
+    if not found:
+        return
+    trained, option_file = found
+    if trained.get('scale') is not None and opt.get('scale') is not None and \
+            int(trained['scale']) != int(opt['scale']):
+        raise ValueError(f"{source}: path:pretrain_{net_key} {checkpoint} was trained at scale {trained['scale']} "
+                         f"({option_file}), this file trains scale {opt['scale']}")
+    arch = (trained.get(net_key) or {}).get('type') if isinstance(trained.get(net_key), dict) else None
+    if arch and arch != opt[net_key].get('type'):
+        raise ValueError(f"{source}: path:pretrain_{net_key} {checkpoint} is a {arch} ({option_file}), this file's "
+                         f"{net_key}:type is {opt[net_key].get('type')}")
+
+
+def _check_parameters(opt: dict, net_key: str, checkpoint: Path, param_key: str | None, source: str) -> None:
+    """Parameter names and shapes of the checkpoint against the network the options build (as BasicSR loads it)."""
+    import torch
+    from basicsr.archs import build_network
+
+    try:
+        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    except Exception as err:  # noqa: BLE001  (any unreadable file: say which, with torch's reason)
+        raise ValueError(f'{source}: path:pretrain_{net_key} {checkpoint} cannot be read as a checkpoint '
+                         f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})') from None
+    if isinstance(state, dict) and param_key is not None:
+        state = state.get(param_key, state.get('params', state))
+    if not isinstance(state, dict):
+        raise ValueError(f'{source}: path:pretrain_{net_key} {checkpoint} holds no state dict')
+    shapes = {k.removeprefix('module.'): tuple(v.shape) for k, v in state.items() if hasattr(v, 'shape')}
+    expected = {k: tuple(v.shape) for k, v in build_network(dict(opt[net_key])).state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(shapes) if expected[k] != shapes[k])
+    if missing or unexpected or wrong:
+        parts = ([f'{len(missing)} missing (e.g. {missing[:3]})'] if missing else []) + \
+                ([f'{len(unexpected)} unexpected (e.g. {unexpected[:3]})'] if unexpected else []) + \
+                ([f'{len(wrong)} of another shape (e.g. {wrong[0]}: {shapes[wrong[0]]} in the checkpoint, '
+                  f'{expected[wrong[0]]} in {net_key})'] if wrong else [])
+        raise ValueError(f"{source}: path:pretrain_{net_key} {checkpoint} does not fit {net_key} "
+                         f"{opt[net_key]}: parameters {'; '.join(parts)} (another arch or scale? set "
+                         f'strict_load_{net_key.removeprefix("network_")}: false to load what fits)')
+
+
 def apply_forced(opt: dict, forced: list[str], source: str) -> None:
     """Apply BasicSR's ``--force_yml key:sub=value`` overrides, read as BasicSR reads them."""
     from basicsr.utils.options import _postprocess_yml_value
@@ -125,8 +193,10 @@ def check_training_options(path: str | os.PathLike, forced: list[str] | None = N
     for keys in NUMBERS:
         check_number(opt, keys, source)
     check_types(opt, source)
+    check_block_names(opt, source)
     check_datasets(opt, source)
     check_blocks(opt, source)
+    check_pretrained(opt, source)
     return opt
 
 

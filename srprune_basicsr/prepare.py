@@ -301,7 +301,11 @@ def prepare_benchmark(hr_dir: str | os.PathLike, out: str | os.PathLike, scales:
         for name in names:
             (tmp / name).mkdir()
         for path in files:
-            hr = mod_crop(read_hr(path), modulus)
+            hr = read_hr(path)
+            if min(hr.shape[:2]) < modulus:
+                raise ValueError(f'{path}: {hr.shape[0]}x{hr.shape[1]} px is smaller than the {modulus} px a benchmark '
+                                 f'image is cropped to a multiple of; leave it out of {hr_dir}')
+            hr = mod_crop(hr, modulus)
             _write_png(tmp / gt_name / f'{path.stem}.png', hr, 3)
             for s in scales:
                 _write_png(tmp / benchmark_folders(s, modulus)[1] / f'{path.stem}.png', imresize_uint8(hr, 1 / s), 3)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from srprune_basicsr.formats.atomic import atomic_output_dir, sha256_of
 from srprune_basicsr.formats.keep import keep_record, keep_text, read_keep_list
-from srprune_basicsr.formats.keys import key_bytes
+from srprune_basicsr.formats.keys import key_bytes, normalisation_note
 from srprune_basicsr.formats.lmdb import (
     META_INFO,
     LmdbError,
@@ -29,6 +29,7 @@ from srprune_basicsr.formats.lmdb import (
     open_source,
     read_meta_info,
     retained_heap,
+    stored_image_problem,
 )
 
 
@@ -60,7 +61,7 @@ def _kept_entries(sources: Sequence[Path], keep: Sequence[str], keep_path: Path)
     missing = [k for k in keep if k not in reference]
     if missing:
         raise LmdbError(f'{keep_path}: {len(missing)} of {len(keep)} key(s) are not in {sources[0]}, '
-                        f'e.g. {missing[:5]}')
+                        f'e.g. {missing[:5]}' + normalisation_note(missing, reference))
     kept = set(keep)
     return [[e for e in meta if e.key in kept] for meta in metas], len(metas[0])
 
@@ -87,6 +88,10 @@ def _copy_values(src: Path, entries: Sequence[MetaEntry], share: float, dst: Pat
             value = txn.get(key_bytes(entry.key))  # a view into the source: no copy until commit
             if value is None:
                 raise LmdbError(f'{src}: key {entry.key!r} is in {META_INFO} but not in the database')
+            problem = stored_image_problem(value, entry.shape)
+            if problem:
+                raise LmdbError(f'{src}: key {entry.key!r} holds {problem}; it would be copied as it is and fail '
+                                f'in training (srprune lmdb verify --decode {src} lists every such key)')
             chunk.append(entry)
             values.append(value)
             size += len(value)

@@ -11,6 +11,7 @@ code 2; anything else keeps its traceback, and so does every error under ``--deb
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -35,7 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def raised_by_plugin(err: BaseException) -> bool:
-    """Whether the error was raised in the plugin's own code (a check), not deep inside a library."""
+    """Whether the error was raised in the plugin's own code (a check), not deep inside a library.
+
+    An error raised in a ``multiprocessing`` worker (``prepare``'s pool) is re-raised in this
+    process from the pool's code; where it was raised is the last frame of the worker's traceback,
+    which the pool attaches as the error's cause.
+    """
+    remote = err.__cause__
+    if type(remote).__name__ == 'RemoteTraceback':
+        files = re.findall(r'File "([^"]+)", line \d+', str(remote))
+        return bool(files) and Path(files[-1]).resolve().is_relative_to(PACKAGE)
     frames = traceback.extract_tb(err.__traceback__)
     return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE)
 

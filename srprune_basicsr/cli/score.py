@@ -10,6 +10,9 @@ from srprune_basicsr.plugin import plug_in
 
 
 def cmd_score(args: argparse.Namespace, rest: list[str]) -> int:
+    from srprune_basicsr.cli.requires import check_requires
+
+    check_requires(args, [('--window', '--from-history (-opt files set score:window)', bool(args.from_history))])
     if args.from_history:
         return cmd_score_history(args)
     plug_in()  # before the first basicsr import

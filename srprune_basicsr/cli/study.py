@@ -33,7 +33,11 @@ def slurm_array_shard(env: dict) -> tuple[int, int] | None:
     except (KeyError, ValueError):
         raise ValueError('--shard from a slurm job array: ' + ', '.join(f'{n}={env.get(n)!r}' for n in names)
                          + ' must all be integers; pass --shard I/N') from None
-    if step != 1 or last - first + 1 != count or not first <= task <= last:
+    if not first <= task <= last:
+        raise ValueError(f'--shard from a slurm job array: SLURM_ARRAY_TASK_ID={task} is outside its array, whose '
+                         f'tasks are {first}..{last} (SLURM_ARRAY_TASK_MIN..SLURM_ARRAY_TASK_MAX); start the shards '
+                         'as tasks of that array, or pass --shard I/N')
+    if step != 1 or last - first + 1 != count:
         raise ValueError(f'--shard from a slurm job array: tasks {first}..{last} (step {step}, {count} tasks) are not '
                          'one contiguous range, so tasks cannot be numbered as shards; use --array=0-N-1 or pass '
                          '--shard I/N')

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from srprune_basicsr.plugin import plug_in
 
@@ -39,13 +40,28 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     plug_in()  # compat fixes + registration before BasicSR runs
     from basicsr.train import train_pipeline
 
+    from srprune_basicsr._basicsr.folders import restored_on_refusal
     from srprune_basicsr.preflight import check_training_options, option_file_of
 
     option_file, forced = option_file_of(rest)
-    if option_file:  # before BasicSR creates experiments/<name>: a refused run leaves nothing behind
-        check_training_options(option_file, forced)
+    if not option_file:
+        return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
+    opt = check_training_options(option_file, forced)  # before BasicSR creates experiments/<name>
+    with restored_on_refusal(Path.cwd(), experiment_name(opt, rest), refused_by_plugin):  # checks after it
+        return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
 
-    return run_basicsr_pipeline(train_pipeline, 'srprune train', rest)
+
+def experiment_name(opt: dict, args: Sequence[str]) -> str:
+    """The experiment name BasicSR's parse_options will use (``--debug`` prefixes ``debug_``)."""
+    name = str(opt.get('name'))
+    return f'debug_{name}' if '--debug' in args and not name.startswith('debug') else name
+
+
+def refused_by_plugin(err: BaseException) -> bool:
+    """Whether ``err`` is one of the plugin's one-line refusals (as the ``srprune`` command reports them)."""
+    from srprune_basicsr.cli import USER_ERRORS, raised_by_plugin
+
+    return isinstance(err, USER_ERRORS) and raised_by_plugin(err)
 
 
 def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:

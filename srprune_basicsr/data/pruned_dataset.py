@@ -27,7 +27,7 @@ import torch
 
 from srprune_basicsr._basicsr import hooks
 from srprune_basicsr.formats.keep import read_keep_list
-from srprune_basicsr.formats.keys import Samples, dataset_samples
+from srprune_basicsr.formats.keys import Samples, dataset_samples, normalisation_note
 from srprune_basicsr.formats.scores import match_dataset, read_scores
 from srprune_basicsr.scoring.runner import check_options, load_options, run_scoring
 from srprune_basicsr.selection import PruneOptions, select_indices
@@ -88,7 +88,8 @@ def kept_indices(block: dict, samples: Samples, dataset_opt: dict) -> tuple[list
         missing = [k for k in keep if k not in position]
         if missing:
             raise ValueError(f'{prune.value}: {len(missing)} of {len(keep)} key(s) are not samples of {where} '
-                             f'({len(samples)} samples, e.g. {samples.keys[:3]}), e.g. {missing[:5]}')
+                             f'({len(samples)} samples, e.g. {samples.keys[:3]}), e.g. {missing[:5]}'
+                             + normalisation_note(missing, samples.keys))
         return sorted(position[k] for k in keep), None
     scores_path = prune.value if prune.source == 'scores' else score_first(prune.value, dataset_opt)
     try:
@@ -103,8 +104,10 @@ def score_first(score: dict | str, dataset_opt: dict) -> str:
 
     ``score`` is a score option file or the same options inline; its dataset is always this one.
     Scores go to ``experiments/<score name>/scores.csv`` and are reused on resume or rerun while
-    the proxy checkpoint, the dataset and the options are unchanged (by fingerprint). Under
-    ``--launcher pytorch`` or ``slurm`` every rank builds the dataset, so all ranks share the work.
+    the proxy checkpoint, the dataset and the options are unchanged (by fingerprint). Inline options
+    without a ``name`` score into ``score_<dataset>_<method>``, so another scorer never meets the
+    first one's file; scores of other options or data in that folder are refused, never replaced.
+    Under ``--launcher pytorch`` or ``slurm`` every rank builds the dataset, so all ranks share the work.
     """
     import torch.distributed as dist
 
@@ -113,7 +116,7 @@ def score_first(score: dict | str, dataset_opt: dict) -> str:
         opt = load_options(score)
     else:
         opt = dict(score)
-        opt.setdefault('name', f'score_{name}')
+        opt.setdefault('name', f"score_{name}_{opt.get('method', 'loss_value')}")
         check_options(opt, f'{_where(dataset_opt)}:prune:score')
     opt['scale'] = dataset_opt['scale']
     dataset = {k: v for k, v in dataset_opt.items() if k not in ('prune', 'phase', 'scale')}
@@ -122,7 +125,7 @@ def score_first(score: dict | str, dataset_opt: dict) -> str:
         dataset['type'] = 'PairedImageDataset'
     opt['dataset'] = dataset
     distributed = dist.is_available() and dist.is_initialized()
-    return str(run_scoring(opt, dist=distributed, progress=False, reuse=True, overwrite=True))
+    return str(run_scoring(opt, dist=distributed, progress=False, reuse=True, overwrite=False))
 
 
 def prune_dataset(dataset: Any, dataset_opt: dict, samples: Samples | None = None) -> PrunedDataset:

@@ -12,7 +12,11 @@ Every file or folder the package writes for a user goes through here:
   beside it (``scores.json``, ``keep.json``) that names the package. Anything else is refused.
 - **Locked.** Two writers of one output take turns (an exclusive lock on a hidden lock file beside
   it), so the second sees the first's complete output: it then fails (no ``--overwrite``) or
-  replaces it. Where the filesystem has no locks, the write goes on with a warning.
+  replaces it. Where the filesystem has no locks, the write goes on with a warning. A folder a
+  long process works in (a BasicSR run's ``experiments/<name>``) is held instead (``hold_lock``):
+  the lock lasts as long as the process, and a second process is refused at once.
+- **Atomic files of other writers** (``atomic_file``): torch checkpoints are written to a temporary
+  beside the final name, synced, checked and renamed; a failed write leaves the previous file.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -258,3 +263,111 @@ def sha256_of(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ locks held for a process's life, atomic files
+class OutputBusyError(ValueError):
+    """Another process holds the lock of the output (``holder`` says which, when it wrote itself in)."""
+
+    def __init__(self, message: str, holder: str = '') -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def lock_file_of(final: Path) -> Path:
+    """The hidden lock file of an output, beside it: ``.<name>.srprune-lock`` (``output_lock`` and ``hold_lock``)."""
+    return final.with_name(f'.{final.name}.srprune-lock')
+
+
+def lock_holder(final: str | os.PathLike) -> str:
+    """Who holds (or last held) the lock of ``final``: ``pid N on HOST`` as ``hold_lock`` wrote it, '' if unknown."""
+    try:
+        words = lock_file_of(Path(final).resolve()).read_text().split()
+    except OSError:
+        return ''
+    return f'pid {words[0]} on {words[1]}' if len(words) >= 2 and words[0].isdigit() else ''
+
+
+def holds_lock(final: str | os.PathLike) -> bool:
+    """Whether this process holds the lock of ``final`` (``output_lock`` or ``hold_lock``)."""
+    return str(Path(final).resolve()) in _held
+
+
+_life_locks: dict[str, int] = {}  # output -> the open descriptor of its lock file, held by ``hold_lock``
+
+
+def hold_lock(final: str | os.PathLike) -> None:
+    """Take the exclusive lock of ``final`` without waiting, and hold it until this process ends.
+
+    The same lock file as ``output_lock`` (``fcntl.lockf``: a lock of this process, not inherited by
+    forked workers and released by the system when the process ends, however it ends). The holder
+    writes ``<pid> <host>`` into it. Raises ``OutputBusyError`` when another process holds it; taking
+    it again in the holding process is a no-op. The lock file is never opened again by the holder:
+    closing any descriptor of it would release the lock. Where the filesystem has no locks, goes on
+    with a warning.
+    """
+    final = Path(final).resolve()
+    if str(final) in _held:
+        return
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = lock_file_of(final)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EACCES, errno.EAGAIN):
+            holder = lock_holder(final)
+            raise OutputBusyError(f'{final} is in use by another process ({holder or "see " + str(lock)})',
+                                  holder) from None
+        if err.errno not in NO_LOCKS:
+            raise
+        warnings.warn(f'{final.parent}: the filesystem offers no file locks ({err.strerror}); using {final.name} '
+                      'without one: do not start two runs of it at once', stacklevel=2)
+        _held.add(str(final))
+        return
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'{os.getpid()} {socket.gethostname()}\n'.encode(), 0)
+    _held.add(str(final))
+    _life_locks[str(final)] = fd  # kept open: the lock lives as long as the process
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (filesystems that cannot sync a directory are skipped)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.EBADF, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_file(final: str | os.PathLike, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield a new temporary path beside ``final``; when the block succeeds it becomes ``final``.
+
+    The block writes the file (through the path: it may reopen and truncate it). Then it is synced
+    to disk, ``check(tmp)`` may read it back and raise, and it is renamed onto ``final`` (the
+    folder synced too). On any error the temporary is removed and ``final`` is left as it was: the
+    previous file or nothing, never a partial one. The temporary is ``<name>-XXXXXXXX-partial``:
+    no dot after the final name's own, so a writer that names its records after the file name up
+    to its last dot (torch.save's zip archives) names them exactly as under ``final``.
+    """
+    final = Path(final)
+    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f'{final.name}-', suffix='-partial')
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.fsync(fd)  # the writer's data, whichever descriptor wrote it (same file)
+        if check is not None:
+            check(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    fsync_dir(final.parent)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,3 +203,30 @@ def group_by_source(keys: Sequence[str]) -> dict[str, list[int]]:
     for index, key in enumerate(keys):
         groups.setdefault(source_of(key), []).append(index)
     return groups
+
+
+def _normal_form(key: str) -> str:
+    import unicodedata
+
+    return next((form for form in ('NFC', 'NFD') if unicodedata.normalize(form, key) == key), 'mixed')
+
+
+def normalisation_note(missing: Iterable[str], present: Iterable[str]) -> str:
+    """A note for a key mismatch where keys differ only in Unicode normalisation ('' when none do).
+
+    macOS file systems give decomposed names (NFD: ``e`` + combining accent), most others composed
+    ones (NFC: ``é``): a score file or keep list made on one and a dataset prepared on the other
+    then name the same images with different bytes.
+    """
+    import unicodedata
+
+    present_nfc = {unicodedata.normalize('NFC', k): k for k in present}
+    pairs = [(k, present_nfc[unicodedata.normalize('NFC', k)]) for k in missing
+             if unicodedata.normalize('NFC', k) in present_nfc]
+    if not pairs:
+        return ''
+    key, other = pairs[0]
+    forms = [_normal_form(k) for k in (key, other)]
+    return (f'; {len(pairs)} of them differ only in Unicode normalisation (e.g. {key!r} is {forms[0]}, the '
+            f"other side's {other!r} is {forms[1]}: names from macOS are NFD); normalise both to NFC, e.g. "
+            "unicodedata.normalize('NFC', key)")

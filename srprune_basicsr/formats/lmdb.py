@@ -289,6 +289,31 @@ def verify_lmdb(path: str | os.PathLike, decode: bool = False, progress: bool = 
     return report
 
 
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_END = b'IEND\xaeB`\x82'  # the IEND chunk's type and CRC close every complete PNG
+JPEG_START, JPEG_END = b'\xff\xd8', b'\xff\xd9'
+
+
+def stored_image_problem(value: bytes | memoryview, shape: tuple[int, int, int]) -> str | None:
+    """Why a stored value cannot be the image meta_info.txt lists (None when its framing fits), without decoding.
+
+    Reads only the first 24 and the last 8 bytes: a PNG's signature, its IHDR size and its closing
+    IEND chunk (a value cut short has none), or a JPEG's start and end markers. A value damaged
+    inside its pixel data passes; ``lmdb verify --decode`` decodes every image.
+    """
+    head, tail = bytes(value[:24]), bytes(value[-8:])
+    if head.startswith(PNG_SIGNATURE):
+        if len(head) < 24 or head[12:16] != b'IHDR':
+            return 'a PNG without its header'
+        width, height = int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
+        if (height, width) != tuple(shape[:2]):
+            return f'a PNG of {height}x{width} px where {META_INFO} says {shape[0]}x{shape[1]}'
+        return None if tail == PNG_END else 'a PNG cut short (no IEND chunk at its end)'
+    if head.startswith(JPEG_START):
+        return None if tail.endswith(JPEG_END) else 'a JPEG cut short (no end marker)'
+    return f'not a PNG or JPEG image ({len(value)} bytes starting {head[:8]!r})'
+
+
 def ensure_verified(path: Path) -> None:
     """Raise if a freshly written LMDB fails verification (before it is renamed into place)."""
     report = verify_lmdb(path)

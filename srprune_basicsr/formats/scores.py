@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from srprune_basicsr.formats.atomic import write_with_provenance
+from srprune_basicsr.formats.keys import normalisation_note
 from srprune_basicsr.version import __version__
 
 HEADER = ['key', 'score']
@@ -115,7 +116,27 @@ def read_scores(path: str | os.PathLike) -> Scores:
     array = np.asarray(values, dtype=np.float64)
     _check(keys, array, str(path))
     meta = json.loads(meta_path(path).read_text()) if meta_path(path).is_file() else {}
+    _check_complete(path, len(keys), meta)
     return Scores(keys, array, meta, path)
+
+
+def _check_complete(path: Path, rows: int, meta: dict) -> None:
+    """A score file cut short (a copy or a write that stopped) is refused, not read as a smaller set.
+
+    Every score file ends with a line end, so a last row without one may be a number cut in the
+    middle (``0.123`` of ``0.1234567``), which still parses; and ``scores.json`` records how many rows
+    were written.
+    """
+    with open(path, 'rb') as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+    if last not in (b'\n', b'\r'):
+        raise ScoreFileError(f'{path}:{rows + 1}: the last row has no line end, so it may be cut in the middle of '
+                             'its number; if the file is complete, end it with a newline')
+    expected = meta.get('count')
+    if isinstance(expected, int) and expected != rows:
+        raise ScoreFileError(f'{path}: {rows} row(s), but {meta_path(path)} records {expected} (count): the file is '
+                             'cut or was edited; score again, or remove the json if the edit was on purpose')
 
 
 def match_dataset(scores: Scores, dataset_keys: Sequence[str]) -> np.ndarray:
@@ -130,5 +151,5 @@ def match_dataset(scores: Scores, dataset_keys: Sequence[str]) -> np.ndarray:
             parts.append(f'{len(unknown)} key(s) not in the dataset (e.g. {unknown[:5]})')
         if missing:
             parts.append(f'{len(missing)} dataset key(s) without a score (e.g. {missing[:5]})')
-        raise ScoreFileError(f'{scores.path}: ' + '; '.join(parts))
+        raise ScoreFileError(f'{scores.path}: ' + '; '.join(parts) + normalisation_note(unknown, missing))
     return np.asarray([table[k] for k in dataset_keys], dtype=np.float64)

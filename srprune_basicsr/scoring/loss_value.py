@@ -16,7 +16,7 @@ import torch
 
 from srprune_basicsr.formats.atomic import sha256_of
 from srprune_basicsr.metrics import checked_border, interior, per_sample_error
-from srprune_basicsr.options import load_yaml
+from srprune_basicsr.options import trained_options
 from srprune_basicsr.scoring.base import Scorer, ScorerContext, register_scorer
 
 
@@ -45,21 +45,12 @@ def load_proxy(opt: dict) -> tuple[torch.nn.Module, str]:
 
 
 def check_trained_scale(checkpoint: Path, scale: int) -> None:
-    """Refuse a scale other than the proxy's, when its experiment folder holds the option file it was trained with.
-
-    BasicSR saves ``experiments/<name>/models/net_g_*.pth`` and copies the option file into
-    ``experiments/<name>/``, so ``<checkpoint>/../../*.yml`` names the scale the proxy learned.
-    """
-    if checkpoint.parent.name != 'models':
-        return
-    for option_file in sorted(checkpoint.parent.parent.glob('*.yml')):
-        try:
-            trained = load_yaml(option_file).get('scale')
-        except ValueError:
-            continue
-        if trained is not None and int(trained) != int(scale):
-            raise ValueError(f'{checkpoint}: this proxy was trained at scale {trained} ({option_file}), the score '
-                             f'options say scale {scale}')
+    """Refuse a scale other than the proxy's, when its experiment folder holds the option file it was trained with."""
+    found = trained_options(checkpoint)
+    trained = found[0].get('scale') if found else None
+    if trained is not None and int(trained) != int(scale):
+        raise ValueError(f'{checkpoint}: this proxy was trained at scale {trained} ({found[1]}), the score '
+                         f'options say scale {scale}')
 
 
 @register_scorer('loss_value')

@@ -124,6 +124,17 @@ def _stored_fingerprint(scores_path: Path) -> str | None:
         return None
 
 
+def _describe_stored(scores_path: Path) -> str:
+    """What an existing scores.json says it scored (for a refusal that names both runs)."""
+    try:
+        meta = json.loads(scores_path.with_suffix('.json').read_text())
+    except (OSError, ValueError):
+        return 'an unknown run (no readable scores.json)'
+    dataset = (meta.get('dataset') or {}).get('dataroot_gt') or (meta.get('dataset') or {}).get('dataroot_lq')
+    return (f"{meta.get('method', '?')} {meta.get('parameters', {})} on {meta.get('sample_count', '?')} samples"
+            + (f' of {dataset}' if dataset else ''))
+
+
 def _gather(done: dict[int, float], dist: bool) -> dict[int, float]:
     if not dist:
         return done
@@ -185,10 +196,13 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     score = opt.get('score') or {}
     check_apart(out, score_inputs(opt))
     check_apart(out.with_suffix('.json'), score_inputs(opt), option=f'the provenance record of {out},')
-    for root in (opt['dataset'].get('dataroot_gt'), opt['dataset'].get('dataroot_lq')):
-        if root:
-            check_intact(root)
     where = f"{opt.get('_source', opt['name'])}: dataset"
+    for key in ('dataroot_gt', 'dataroot_lq', 'meta_info', 'meta_info_file'):
+        root = opt['dataset'].get(key)
+        if root and not Path(str(root)).expanduser().exists():
+            raise FileNotFoundError(f'{where}:{key} {root}: no such file or folder')
+        if root and key.startswith('dataroot'):
+            check_intact(root)
     built = build_score_dataset(opt)
     keys = dataset_keys(built, where)
     lr = dataset_pass.lr_source(built, where)
@@ -205,9 +219,14 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     parameters = scorer.parameters(score)
     fingerprint = hashlib.sha256(json.dumps([scorer.name, parameters, provenance, keys],
                                             sort_keys=True, default=str).encode()).hexdigest()
-    if reuse and out.is_file() and _stored_fingerprint(out) == fingerprint:
-        get_root_logger().info(f'srprune: reusing {out} (same scorer, options and dataset)')
-        return out
+    if reuse and out.is_file():
+        if _stored_fingerprint(out) == fingerprint:
+            get_root_logger().info(f'srprune: reusing {out} (same scorer, options and dataset)')
+            return out
+        if not overwrite:
+            raise ValueError(f'{out} holds scores of {_describe_stored(out)}, not of this run\'s {scorer.name} '
+                             f'{parameters} on {len(keys)} samples; it is kept: give the score block another '
+                             '`name:` or move the old folder away to score again')
     check_replaceable(out, overwrite, out.with_suffix('.json'))  # every rank: none may start what rank 0 refuses
     record = Progress(out.with_name(f'{out.name}.progress.rank{rank}'), fingerprint)
     batches = dataset_pass.rank_batches(len(keys), int(score.get('batch_size', 32)), rank, world)

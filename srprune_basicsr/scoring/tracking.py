@@ -31,6 +31,7 @@ counts are merged with ``all_reduce`` so an unseen sample stays unseen, never a 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,6 +91,26 @@ def tracking_options(block: Any, scale: int) -> TrackingOptions:
     return option_block(TrackingOptions, block, 'prune_tracking').check(scale)
 
 
+def check_train_crop_coverage(kept: int, per_epoch: int, every: int, window: int, opt: dict) -> None:
+    """Refuse, before training, a ``train_crop`` run whose samples could not all be scored at its end.
+
+    ``train_crop`` measures a sample only when the loader draws it, once per epoch, so a window of
+    ``window`` snapshots ``every`` iterations apart measures each sample about
+    ``window * every / per_epoch`` times; a score needs two measurements in one window. Below two
+    expected, most samples would end unscored after the whole training.
+    """
+    expected = window * every / per_epoch
+    if expected >= 2:
+        return
+    batch = opt['datasets']['train'].get('batch_size_per_gpu')
+    raise ValueError(
+        f'prune_tracking: view train_crop would measure each of the {kept} training samples about {expected:.2f} '
+        f'times per window ({window} snapshots x every {every} iterations, an epoch being {per_epoch} iterations '
+        f'of batch {batch} per rank), and a score needs 2 in one window, so this run (total_iter '
+        f"{opt['train']['total_iter']}) could not score them; set every: epoch, every >= "
+        f'{math.ceil(2 * per_epoch / window)}, or window >= {math.ceil(2 * per_epoch / every)}')
+
+
 def _dist() -> tuple[int, int, bool]:
     from basicsr.utils.dist_util import get_dist_info
 
@@ -132,6 +153,8 @@ class PruneTracker:
             raise ValueError(f"prune_tracking: window {self.options.window} is larger than the {self.planned} "
                              f"snapshots this run takes (total_iter {opt['train']['total_iter']}, one every "
                              f'{self.every} iterations); lower the window, snapshot more often or train longer')
+        if self.options.view == 'train_crop':
+            check_train_crop_coverage(len(self.keys), per_epoch, self.every, self.options.window, opt)
         self.fixed_batches = dataset_pass.rank_batches(len(self.keys), self.options.batch_size, self.rank, self.world)
         self.root = Path(opt['path']['experiments_root']) / FOLDER
         self.history: History | None = None
@@ -346,9 +369,15 @@ class PruneTracker:
         out = Path(self.options.out)
         if not out.is_absolute():
             out = Path(self.opt['path']['experiments_root']) / out
-        write_uncertainty_scores(history, self.options.window, out, progress=False, overwrite=True,
-                                 dataset=history.meta.get('dataset'), sample_count=len(self.keys),
-                                 scale=self.opt['scale'])
+        try:
+            write_uncertainty_scores(history, self.options.window, out, progress=False, overwrite=True,
+                                     dataset=history.meta.get('dataset'), sample_count=len(self.keys),
+                                     scale=self.opt['scale'])
+        except ValueError as err:
+            raise ValueError(f'prune_tracking: training finished and its models are saved, and the PSNR history '
+                             f'stays in {self.root}, but no scores were written: {err}. Score the history again '
+                             f'with `srprune score` (method: dynamic_uncertainty, history: {self.root}, a smaller '
+                             'window)') from None
         get_root_logger().info(f'prune_tracking: {history.count} snapshots -> dynamic uncertainty scores {out}')
         return out
 

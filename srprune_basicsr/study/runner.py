@@ -29,6 +29,7 @@ from srprune_basicsr.formats.atomic import (
     write_marker,
 )
 from srprune_basicsr.formats.keys import backend_of, root_keys
+from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.formats.scores import match_dataset, read_scores
 from srprune_basicsr.options import check_keys, import_packages, imports_of, load_yaml
 from srprune_basicsr.scoring.runner import check_options, run_scoring
@@ -246,6 +247,31 @@ class Study:
         if not made_by_us(self.root, kind='study'):
             write_marker(self.root, 'study')
 
+    def check_inputs(self, shard: tuple[int, int] = (0, 1)) -> None:
+        """Every input an unfinished run of this shard reads is checked before the first run trains.
+
+        The distilled sets must be intact LMDBs or folders; each run's subset is selected now (reading,
+        or first computing, the method's scores and any texture scores), so a bad score file, a
+        texture file of another dataset or a rule that cannot apply stops the study at its start,
+        not after hours of other arms.
+        """
+        for name, spec in distilled_sets(self.study).items():
+            for key in ('dataroot_gt', 'dataroot_lq'):
+                where = f"distilled:{name + ':' if name else ''}{key}"
+                if not Path(spec[key]).exists():
+                    raise FileNotFoundError(f'{where} {spec[key]}: no such file or folder')
+                check_intact(Path(spec[key]))
+        index, count = shard
+        for number, (arm, seed) in enumerate(self.pairs()):
+            if number % count != index or self.result_path(arm, seed).is_file():
+                continue
+            try:
+                self.keep_file(arm, seed)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f'{arm.label} seed {seed}: {err}') from None
+            except ValueError as err:
+                raise ValueError(f'{arm.label} seed {seed}: {err}') from None
+
     def run(self, log: bool = True, shard: tuple[int, int] = (0, 1)) -> list[dict]:
         """Train and evaluate every unfinished pair of this shard, then table all results present.
 
@@ -255,6 +281,7 @@ class Study:
         """
         index, count = shard
         self.claim_root()
+        self.check_inputs(shard)
         if log:
             for note in self.notes:
                 print(note, flush=True)
