@@ -1,0 +1,291 @@
+"""Bad input is refused before work starts, in one line that names the file and the key (exit 2).
+
+Each test is one input a user tried: a scorer that would replace another's scores, a tracking
+plan that cannot score, a pretrained network of another scale or arch, a cut score file, an
+undecodable LMDB value, an option without the one it needs, a misspelt block, a corrupt image.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import unicodedata
+from pathlib import Path
+
+import cv2
+import lmdb
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import REPO, run_cli, train_options, write_options
+from test_safety import digest, refused
+
+from srprune_basicsr.formats.keys import root_keys
+from srprune_basicsr.formats.scores import ScoreFileError, Scores, match_dataset, read_scores, write_scores
+from srprune_basicsr.options import check_block_names
+from srprune_basicsr.preflight import check_training_options
+
+FSRCNN = str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml')
+
+
+# ----------------------------------------------------------------------------- scores
+def test_an_inline_scorer_never_replaces_another_scorers_scores(tiny_data: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from srprune_basicsr.data.pruned_dataset import score_first
+
+    monkeypatch.chdir(tmp_path)
+    dataset_opt = dict(train_options(tiny_data, 'x')['datasets']['train'], phase='train', scale=2)
+    sobel = Path(score_first({'method': 'sobel'}, dataset_opt))
+    first = sobel.read_bytes()
+    bicubic = Path(score_first({'method': 'bicubic_psnr'}, dataset_opt))
+    assert sobel.parent.name.endswith('_sobel') and bicubic.parent.name.endswith('_bicubic_psnr')
+    assert sobel.read_bytes() == first and read_scores(bicubic).meta['method'] == 'bicubic_psnr'
+    assert Path(score_first({'method': 'sobel'}, dataset_opt)) == sobel and sobel.read_bytes() == first  # reused
+    with pytest.raises(ValueError, match=r'holds scores of sobel .* not of this run\'s bicubic_psnr .* it is kept'):
+        score_first({'method': 'bicubic_psnr', 'name': sobel.parent.name}, dataset_opt)
+    assert sobel.read_bytes() == first
+
+
+def test_a_score_file_cut_short_is_refused(tmp_path: Path) -> None:
+    path = write_scores(tmp_path / 'scores.csv', ['a', 'b', 'c'], [0.1234567, 0.5, 0.25], method='test')
+    text = path.read_text()
+    path.write_text(text[:-3])  # the last number cut, no line end
+    with pytest.raises(ScoreFileError, match=r'scores.csv:4: the last row has no line end'):
+        read_scores(path)
+    path.write_text(text.rsplit('c,', 1)[0])  # the last row gone
+    with pytest.raises(ScoreFileError, match=r'2 row\(s\), but .*scores.json records 3'):
+        read_scores(path)
+    path.write_text(text)
+    assert read_scores(path).keys == ['a', 'b', 'c']
+
+
+def test_keys_that_differ_only_in_unicode_normalisation_are_named_as_such() -> None:
+    nfc, nfd = unicodedata.normalize('NFC', 'café_s001'), unicodedata.normalize('NFD', 'café_s001')
+    scores = Scores([nfd, 'x_s001'], np.array([1.0, 2.0]), path=Path('scores.csv'))
+    with pytest.raises(ScoreFileError, match=r"1 of them differ only in Unicode normalisation .* is NFD, the other "
+                                             r"side's .* is NFC"):
+        match_dataset(scores, [nfc, 'x_s001'])
+
+
+# ----------------------------------------------------------------------------- training
+def refused_train(tmp_path: Path, opt: dict, *fragments: str) -> None:
+    """``srprune train`` refuses the option file and leaves no run folder behind."""
+    write_options(tmp_path / f"{opt['name']}.yml", opt)
+    refused(run_cli(['train', '-opt', f"{opt['name']}.yml"], tmp_path), *fragments)
+    assert not (tmp_path / 'experiments' / opt['name']).exists()
+    assert not list((tmp_path / 'experiments').glob(f"{opt['name']}_archived_*"))
+
+
+@pytest.mark.slow
+def test_train_crop_tracking_that_cannot_score_is_refused_before_training(tiny_data: Path, tmp_path: Path) -> None:
+    # 16 samples, batch 4: an epoch is 4 iterations; a window of 2 snapshots 1 iteration apart sees each sample
+    # about 0.5 times, and a score needs 2. The check runs when the model is built, after BasicSR made the folder.
+    opt = train_options(tiny_data, 'crop_rare', total_iter=8,
+                        prune_tracking={'view': 'train_crop', 'every': 1, 'window': 2})
+    refused_train(tmp_path, opt, 'about 0.50 times per window', 'every >= 4', 'window >= 8')
+
+
+def test_the_coverage_rule_accepts_every_epoch_and_enough_iterations() -> None:
+    from srprune_basicsr.scoring.tracking import check_train_crop_coverage
+
+    opt = {'datasets': {'train': {'batch_size_per_gpu': 4}}, 'train': {'total_iter': 100}}
+    check_train_crop_coverage(16, per_epoch=4, every=4, window=2, opt=opt)  # every epoch, 2 per window
+    check_train_crop_coverage(16, per_epoch=4, every=2, window=4, opt=opt)
+    with pytest.raises(ValueError, match='about 1.50 times'):
+        check_train_crop_coverage(16, per_epoch=4, every=3, window=2, opt=opt)
+
+
+def fake_checkpoint(folder: Path, arch: dict, scale: int | None) -> Path:
+    """A BasicSR-style experiment folder: models/net_g_4.pth of ``arch`` and (if ``scale``) its option file."""
+    from basicsr.archs import build_network
+
+    (folder / 'models').mkdir(parents=True)
+    torch.save({'params': build_network(dict(arch)).state_dict()}, folder / 'models' / 'net_g_4.pth')
+    if scale is not None:
+        (folder / 'train.yml').write_text(yaml.safe_dump({'name': folder.name, 'scale': scale, 'network_g': arch}))
+    return folder / 'models' / 'net_g_4.pth'
+
+
+def test_a_pretrained_network_of_another_scale_or_arch_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    opt = train_options(tiny_data, 'pre')
+    net = dict(opt['network_g'])
+    x4 = fake_checkpoint(tmp_path / 'x4', dict(net, upscale=4), scale=4)
+    fsrcnn = fake_checkpoint(tmp_path / 'fsrcnn', {'type': 'FSRCNN', 'upscale': 2}, scale=None)
+    named = fake_checkpoint(tmp_path / 'named', {'type': 'FSRCNN', 'upscale': 2}, scale=2)
+    same = fake_checkpoint(tmp_path / 'same', net, scale=2)
+    cases = [(x4, 'was trained at scale 4'), (fsrcnn, 'does not fit network_g'), (named, 'is a FSRCNN')]
+    for checkpoint, message in cases:
+        opt['path'] = {'pretrain_network_g': str(checkpoint), 'strict_load_g': True}
+        with pytest.raises(ValueError, match=message):
+            check_training_options(write_options(tmp_path / 'pre.yml', opt))
+    opt['path'] = {'pretrain_network_g': str(fsrcnn), 'strict_load_g': False}  # loads what fits, as BasicSR does
+    check_training_options(write_options(tmp_path / 'pre.yml', opt))
+    opt['path'] = {'pretrain_network_g': str(same), 'strict_load_g': True}
+    check_training_options(write_options(tmp_path / 'pre.yml', opt))
+
+
+@pytest.mark.slow
+def test_train_refuses_a_pretrained_network_of_another_scale_and_keeps_an_earlier_run(tiny_data: Path,
+                                                                                     tmp_path: Path) -> None:
+    opt = train_options(tiny_data, 'pre')
+    earlier = tmp_path / 'experiments' / 'pre'
+    (earlier / 'models').mkdir(parents=True)
+    (earlier / 'models' / 'net_g_2.pth').write_bytes(b'an earlier run')
+    before = digest(earlier)
+    checkpoint = fake_checkpoint(tmp_path / 'x4', dict(opt['network_g'], upscale=4), scale=4)
+    opt['path'] = {'pretrain_network_g': str(checkpoint), 'strict_load_g': True}
+    write_options(tmp_path / 'pre.yml', opt)
+    refused(run_cli(['train', '-opt', 'pre.yml'], tmp_path), 'pre.yml: path:pretrain_network_g', 'scale 4')
+    assert digest(earlier) == before and not list((tmp_path / 'experiments').glob('pre_archived_*'))
+
+
+@pytest.mark.slow
+def test_a_refusal_after_basicsr_made_the_folder_puts_the_archived_run_back(tiny_data: Path, tmp_path: Path) -> None:
+    # a kept set smaller than a batch is only known once the dataset is built, after BasicSR archived `small`
+    earlier = tmp_path / 'experiments' / 'small'
+    earlier.mkdir(parents=True)
+    (earlier / 'notes.txt').write_text('an earlier run')
+    opt = train_options(tiny_data, 'small')
+    (tmp_path / 'keep.txt').write_text(''.join(f'{k}\n' for k in root_keys(opt['datasets']['train']['dataroot_gt'])[:2]))
+    opt['datasets']['train']['prune'] = {'keep': str(tmp_path / 'keep.txt')}  # 2 samples, batch 4
+    write_options(tmp_path / 'small.yml', opt)
+    refused(run_cli(['train', '-opt', 'small.yml'], tmp_path), 'fewer than one batch')
+    assert (earlier / 'notes.txt').read_text() == 'an earlier run'
+    assert not list((tmp_path / 'experiments').glob('small_archived_*'))
+
+
+def test_a_misspelt_plugin_block_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown key prune_trackng; did you mean prune_tracking\?"):
+        check_block_names({'prune_trackng': {'window': 3}}, 'x.yml')
+    with pytest.raises(ValueError, match=r'unknown key datasets:train:prun; did you mean datasets:train:prune\?'):
+        check_block_names({'datasets': {'train': {'prun': {'keep_ratio': 0.5}}}}, 'x.yml')
+    check_block_names({'datasets': {'train': {'phase': 'train', 'prune': {}}}, 'dist': False, 'name': 'n'}, 'x.yml')
+
+
+@pytest.mark.slow
+def test_a_misspelt_block_is_refused_by_basicsrs_own_train_py(tiny_data: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    opt = train_options(tiny_data, 'typo', prune_trackng={'window': 2})
+    write_options(tmp_path / 'typo.yml', opt)
+    refused(run_cli(['train', '-opt', 'typo.yml'], tmp_path), "did you mean prune_tracking?")
+    proc = subprocess.run([sys.executable, '-m', 'basicsr.train', '-opt', 'typo.yml'], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env={**run_env(), 'CUDA_VISIBLE_DEVICES': ''})
+    assert proc.returncode != 0 and "did you mean prune_tracking?" in proc.stderr
+    assert not (tmp_path / 'experiments' / 'typo').exists()
+
+
+def run_env() -> dict:
+    import os
+
+    return dict(os.environ, PYTHONUNBUFFERED='1')
+
+
+# ----------------------------------------------------------------------------- study
+def test_a_study_checks_every_arms_inputs_before_the_first_arm_trains(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.study.runner import Study
+
+    gt = str(tiny_data / 'train_sub' / 'HR_sub.lmdb')
+    keys = root_keys(gt, 'lmdb')
+    good, cut = tmp_path / 'good.csv', tmp_path / 'cut.csv'
+    write_scores(good, keys, list(range(len(keys))), 'loss_value')
+    write_scores(cut, keys, list(range(len(keys))), 'sobel')
+    cut.write_text(cut.read_text().rsplit('\n', 2)[0] + '\n')  # the last row gone
+    study = {'name': 's', 'scale': 2, 'train_options': FSRCNN,
+             'data': {'dataroot_gt': gt, 'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+             'benchmarks': {'tiny': str(tiny_data / 'val')}, 'budget': {'total_iter': 2}, 'keep_ratios': [0.5],
+             'methods': {'loss_value': {'scores': str(good)}, 'sobel': {'scores': str(cut)}}}
+    with pytest.raises(ValueError, match=r'sobel@0.5 seed 0: .*cut.csv: 15 row\(s\), but .* records 16'):
+        Study(study, tmp_path / 'root').run(log=False)
+    assert not (tmp_path / 'root' / 'experiments').exists()
+
+
+def test_a_distilled_set_that_is_missing_stops_the_study_before_training(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.study.runner import Study
+
+    gt = str(tiny_data / 'train_sub' / 'HR_sub.lmdb')
+    study = {'name': 's', 'scale': 2, 'train_options': FSRCNN,
+             'data': {'dataroot_gt': gt, 'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+             'benchmarks': {'tiny': str(tiny_data / 'val')}, 'budget': {'total_iter': 2}}
+    runner = Study(study, tmp_path / 'root')
+    runner.study = dict(study, distilled={'dataroot_gt': str(tmp_path / 'gone_gt'), 'dataroot_lq': gt})
+    with pytest.raises(FileNotFoundError, match=r'distilled:dataroot_gt .*gone_gt: no such file or folder'):
+        runner.check_inputs()
+
+
+# ----------------------------------------------------------------------------- LMDB and command line
+def test_rebuild_refuses_to_copy_an_undecodable_value(tiny_data: Path, tmp_path: Path) -> None:
+    source = tmp_path / 'HR_sub.lmdb'
+    shutil.copytree(tiny_data / 'train_sub' / 'HR_sub.lmdb', source)
+    key = root_keys(str(source), 'lmdb')[3]
+    env = lmdb.open(str(source), map_size=1 << 26)
+    with env.begin(write=True) as txn:
+        txn.put(key.encode(), txn.get(key.encode())[:-40])  # cut short, as a copy that stopped
+    env.close()
+    (tmp_path / 'keep.txt').write_text(f'{key}\n')
+    before = digest(source)
+    refused(run_cli(['lmdb', 'rebuild', '--src', str(source), '--keep', 'keep.txt', '--out', 'out'], tmp_path),
+            f"key '{key}' holds a PNG cut short", 'lmdb verify --decode')
+    assert not (tmp_path / 'out').exists() and digest(source) == before
+
+
+def test_stored_image_framing_is_checked_without_decoding() -> None:
+    from srprune_basicsr.formats.lmdb import stored_image_problem
+
+    png = cv2.imencode('.png', np.zeros((6, 8, 3), np.uint8))[1].tobytes()
+    jpeg = cv2.imencode('.jpg', np.zeros((6, 8, 3), np.uint8))[1].tobytes()
+    assert stored_image_problem(png, (6, 8, 3)) is None and stored_image_problem(jpeg, (6, 8, 3)) is None
+    assert 'of 6x8 px where meta_info.txt says 8x6' in stored_image_problem(png, (8, 6, 3))
+    assert 'cut short' in stored_image_problem(png[:-1], (6, 8, 3))
+    assert 'cut short' in stored_image_problem(jpeg[:-2], (6, 8, 3))
+    assert 'not a PNG or JPEG' in stored_image_problem(b'hello world', (6, 8, 3))
+
+
+@pytest.mark.parametrize('args,message', [
+    (['select', '--scores', 's.csv', '--keep-ratio', '0.5', '--texture-strata', '3', '--out', 'k.txt'],
+     '--texture-strata needs --texture-scores'),
+    (['select', '--scores', 's.csv', '--keep-ratio', '0.5', '--strata', '5', '--out', 'k.txt'],
+     '--strata needs --order stratified'),
+    (['prepare', '--hr', 'hr', '--out', 'o', '--folders'], '--folders needs --lmdb'),
+    (['prepare', '--hr', 'hr', '--out', 'o', '--benchmark', '--crop', '96'], '--crop needs sub-images'),
+    (['score', '-opt', 's.yml', '--window', '3'], '--window needs --from-history'),
+])
+def test_an_option_without_the_one_it_needs_is_refused_alone(tmp_path: Path, args: list[str], message: str) -> None:
+    write_scores(tmp_path / 's.csv', ['a_s001', 'b_s001'], [1.0, 2.0], method='test')
+    refused(run_cli(args, tmp_path), message)
+    assert not (tmp_path / 'k.txt').exists() and not (tmp_path / 'o').exists()
+
+
+def test_a_corrupt_image_in_prepare_is_one_line_naming_it(tmp_path: Path) -> None:
+    from conftest import photo_crops
+
+    photo_crops(tmp_path / 'hr', 3, 96)
+    (tmp_path / 'hr' / 'broken.png').write_bytes((tmp_path / 'hr' / 'img000.png').read_bytes()[:300])
+    refused(run_cli(['prepare', '--hr', 'hr', '--out', 'out', '--scales', '2', '--crop', '48', '--step', '48',
+                     '--lmdb', '--workers', '2'], tmp_path), 'hr/broken.png: cannot be decoded as an image')
+    assert not (tmp_path / 'out').exists()
+
+
+def test_a_benchmark_image_smaller_than_the_modulus_is_named(tmp_path: Path) -> None:
+    (tmp_path / 'hr').mkdir()
+    cv2.imwrite(str(tmp_path / 'hr' / 'tiny.png'), np.zeros((8, 30, 3), np.uint8))
+    refused(run_cli(['prepare', '--benchmark', '--hr', 'hr', '--out', 'bench'], tmp_path),
+            'hr/tiny.png: 8x30 px is smaller than the 12 px')
+
+
+def test_a_missing_data_root_in_score_is_named(tmp_path: Path) -> None:
+    (tmp_path / 's.yml').write_text(yaml.safe_dump({
+        'name': 's', 'method': 'sobel', 'scale': 2,
+        'dataset': {'name': 'x', 'type': 'PairedImageDataset', 'dataroot_gt': 'nope/HR', 'dataroot_lq': 'nope/LR',
+                    'io_backend': {'type': 'disk'}}}))
+    refused(run_cli(['score', '-opt', 's.yml'], tmp_path), 's.yml: dataset:dataroot_gt nope/HR: no such file')
+
+
+def test_a_slurm_task_outside_its_array_says_so() -> None:
+    from srprune_basicsr.cli.study import slurm_array_shard
+
+    env = {'SLURM_ARRAY_TASK_ID': '9', 'SLURM_ARRAY_TASK_COUNT': '4', 'SLURM_ARRAY_TASK_MIN': '1',
+           'SLURM_ARRAY_TASK_MAX': '4'}
+    with pytest.raises(ValueError, match=r'SLURM_ARRAY_TASK_ID=9 is outside its array, whose tasks are 1..4'):
+        slurm_array_shard(env)
