@@ -36,10 +36,10 @@ demo: setup
 	$(VENV)/bin/srprune demo
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto --dist worksteal
 
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m 'not slow'
+	$(VENV)/bin/python -m pytest -q -n auto --dist worksteal -m 'not slow'
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ import difflib
 import os
 from pathlib import Path
 
+from srprune_basicsr._basicsr.quiet import logger_untouched
 from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.options import check_block_names, import_packages, load_yaml
 
@@ -156,7 +157,8 @@ def _check_parameters(opt: dict, net_key: str, checkpoint: Path, param_key: str 
     if not isinstance(state, dict):
         raise ValueError(f'{source}: path:pretrain_{net_key} {checkpoint} holds no state dict')
     shapes = {k.removeprefix('module.'): tuple(v.shape) for k, v in state.items() if hasattr(v, 'shape')}
-    expected = {k: tuple(v.shape) for k, v in build_network(dict(opt[net_key])).state_dict().items()}
+    with logger_untouched():  # the run's log file is attached when BasicSR first logs, later
+        expected = {k: tuple(v.shape) for k, v in build_network(dict(opt[net_key])).state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     wrong = sorted(k for k in set(expected) & set(shapes) if expected[k] != shapes[k])
     if missing or unexpected or wrong:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from srprune_basicsr.formats.atomic import holds_lock
+
 SAVED = ('models', 'training_states')  # a run that wrote here produced something worth keeping
 
 
@@ -41,6 +43,8 @@ def _archives(folder: Path) -> set[Path]:
 
 
 def _restore(folder: Path, existed: bool, archives_before: set[Path], start: float) -> None:
+    if not holds_lock(folder):  # not this run's: another process's run refused this one (runs.lock_run_folders)
+        return
     new_archives = sorted(_archives(folder) - archives_before, key=lambda p: p.stat().st_mtime)
     if not folder.is_dir() or saved_since(folder, start):
         return
@@ -65,9 +69,12 @@ def restored_on_refusal(root: Path, name: str, refused: Callable[[BaseException]
                         is_train: bool = True) -> Iterator[None]:
     """Run the block; if it raises an error ``refused`` accepts before saving anything, undo its run folders.
 
-    Only rank 0 acts (BasicSR's other ranks create nothing). A folder this run created is removed;
-    a previous run's folder that BasicSR archived for this one is renamed back. A run that saved a
-    checkpoint keeps everything, as does a resumed run (its folder existed and nothing was archived).
+    Only rank 0 acts (BasicSR's other ranks create nothing), and only on the folders it holds the
+    run lock of (``runs.lock_run_folders``): a run refused because another process trains that
+    name never touches that process's folder, even one that appeared while this run started. A
+    folder this run created is removed; a previous run's folder that BasicSR archived for this one
+    is renamed back. A run that saved a checkpoint keeps everything, as does a resumed run (its
+    folder existed and nothing was archived).
     """
     folders = run_folders(root, name, is_train) if launch_rank() == 0 else []
     before = {folder: (folder.exists(), _archives(folder)) for folder in folders}

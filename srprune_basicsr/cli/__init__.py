@@ -11,17 +11,13 @@ code 2; anything else keeps its traceback, and so does every error under ``--deb
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from srprune_basicsr.cli import demo, lmdb, prepare, report, score, select, study, train
+from srprune_basicsr.cli.errors import USER_ERRORS, raised_by_plugin
 
 VERBS = (prepare, lmdb, score, select, report, study, demo)
-PACKAGE = Path(__file__).resolve().parents[1]
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,21 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in VERBS:
         verb.add_parser(sub, fmt)
     return parser
-
-
-def raised_by_plugin(err: BaseException) -> bool:
-    """Whether the error was raised in the plugin's own code (a check), not deep inside a library.
-
-    An error raised in a ``multiprocessing`` worker (``prepare``'s pool) is re-raised in this
-    process from the pool's code; where it was raised is the last frame of the worker's traceback,
-    which the pool attaches as the error's cause.
-    """
-    remote = err.__cause__
-    if type(remote).__name__ == 'RemoteTraceback':
-        files = re.findall(r'File "([^"]+)", line \d+', str(remote))
-        return bool(files) and Path(files[-1]).resolve().is_relative_to(PACKAGE)
-    frames = traceback.extract_tb(err.__traceback__)
-    return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE)
 
 
 def run(command: Callable[[], int], name: str, debug: bool) -> int:

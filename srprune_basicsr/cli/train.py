@@ -41,6 +41,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from basicsr.train import train_pipeline
 
     from srprune_basicsr._basicsr.folders import restored_on_refusal
+    from srprune_basicsr.cli.errors import refused_by_plugin
     from srprune_basicsr.preflight import check_training_options, option_file_of
 
     option_file, forced = option_file_of(rest)
@@ -55,13 +56,6 @@ def experiment_name(opt: dict, args: Sequence[str]) -> str:
     """The experiment name BasicSR's parse_options will use (``--debug`` prefixes ``debug_``)."""
     name = str(opt.get('name'))
     return f'debug_{name}' if '--debug' in args and not name.startswith('debug') else name
-
-
-def refused_by_plugin(err: BaseException) -> bool:
-    """Whether ``err`` is one of the plugin's one-line refusals (as the ``srprune`` command reports them)."""
-    from srprune_basicsr.cli import USER_ERRORS, raised_by_plugin
-
-    return isinstance(err, USER_ERRORS) and raised_by_plugin(err)
 
 
 def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:

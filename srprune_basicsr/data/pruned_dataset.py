@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from srprune_basicsr._basicsr import hooks
+from srprune_basicsr._basicsr.quiet import logger_untouched
 from srprune_basicsr.formats.keep import read_keep_list
 from srprune_basicsr.formats.keys import Samples, dataset_samples, normalisation_note
 from srprune_basicsr.formats.scores import match_dataset, read_scores
@@ -99,6 +100,27 @@ def kept_indices(block: dict, samples: Samples, dataset_opt: dict) -> tuple[list
     return select_indices(scores, prune.rule, samples.keys).tolist(), scores
 
 
+def _score_scale(opt: dict, dataset_opt: dict) -> int:
+    """The scale a ``prune: score:`` scorer works at: the dataset's (the option file's ``scale``), else its own.
+
+    Option files of same-size restoration (GFPGAN's FFHQDegradationDataset: the LQ is degraded at
+    the GT's size) set no ``scale``; a scorer that reads only the GT (sobel, random) then needs
+    none, and one that compares an LR with its GT needs it in the score block.
+    """
+    from srprune_basicsr.scoring.registry import SCORERS
+
+    scale = dataset_opt.get('scale', opt.get('scale'))
+    if scale is not None:
+        return scale
+    method = opt.get('method', 'loss_value')
+    scorer = SCORERS.get(method)  # an unknown method is reported by the score options' own check
+    if scorer is not None and scorer.reads_images and scorer.needs_lr:
+        raise ValueError(f'{_where(dataset_opt)}:prune:score: the options set no scale, and {method} compares '
+                         'the GT with its bicubic LR at a scale: give the score block a `scale:` (e.g. 4), or score '
+                         'with a method that reads only the GT (sobel, random)')
+    return 1
+
+
 def score_first(score: dict | str, dataset_opt: dict) -> str:
     """Run (or reuse) a scorer on this dataset before training: ``prune: score:``.
 
@@ -118,7 +140,7 @@ def score_first(score: dict | str, dataset_opt: dict) -> str:
         opt = dict(score)
         opt.setdefault('name', f"score_{name}_{opt.get('method', 'loss_value')}")
         check_options(opt, f'{_where(dataset_opt)}:prune:score')
-    opt['scale'] = dataset_opt['scale']
+    opt['scale'] = _score_scale(opt, dataset_opt)
     dataset = {k: v for k, v in dataset_opt.items() if k not in ('prune', 'phase', 'scale')}
     dataset['io_backend'] = {k: v for k, v in dataset_opt['io_backend'].items() if k not in ('db_paths', 'client_keys')}
     if dataset.get('type') == 'PrunedPairedImageDataset':
@@ -151,30 +173,18 @@ def _check_enough(view: PrunedDataset, dataset_opt: dict) -> None:
 
 
 def _build_quietly(dataset_opt: dict) -> Any:
-    """The dataset class of ``dataset_opt`` built without its block, leaving BasicSR's logger as it was.
-
-    BasicSR's ``get_root_logger`` attaches the run's log file only on its first call, which comes
-    after this check; a class that logs while it is built must not make that first call here.
-    """
-    import logging
-
-    from basicsr.utils import logger as basicsr_logger
+    """The dataset class of ``dataset_opt`` built without its block, leaving BasicSR's logger as it was."""
     from basicsr.utils.registry import DATASET_REGISTRY
 
     plain = dict(dataset_opt, io_backend=dict(dataset_opt.get('io_backend') or {}))
     plain.pop('prune')
     if plain.get('type') == 'PrunedPairedImageDataset':
         plain['type'] = 'PairedImageDataset'
-    initialized = dict(basicsr_logger.initialized_logger)
-    handlers = list(logging.getLogger('basicsr').handlers)
     try:
-        return DATASET_REGISTRY.get(plain['type'])(plain)
+        with logger_untouched():
+            return DATASET_REGISTRY.get(plain['type'])(plain)
     except Exception:  # noqa: BLE001  (BasicSR's own build reports its errors, with their traceback)
         return None
-    finally:
-        basicsr_logger.initialized_logger.clear()
-        basicsr_logger.initialized_logger.update(initialized)
-        logging.getLogger('basicsr').handlers[:] = handlers
 
 
 def check_prune_blocks(opt: dict) -> None:
@@ -196,6 +206,8 @@ def check_prune_blocks(opt: dict) -> None:
         prune = PruneOptions.from_block(dataset_opt['prune'], f'{_where(dataset_opt)}:prune')
         if prune.source != 'score':
             kept_indices(dataset_opt['prune'], samples, dataset_opt)
+        elif isinstance(prune.value, dict):
+            _score_scale(prune.value, dataset_opt)  # a scorer that needs a scale the options do not set
 
 
 def apply_prune(dataset: Any, dataset_opt: dict) -> Any:

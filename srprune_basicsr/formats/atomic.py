@@ -266,6 +266,10 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 
 # ------------------------------------------------------------------ locks held for a process's life, atomic files
+class CheckpointSaveError(OSError):
+    """A checkpoint or training state could not be saved; the file under its final name is as it was."""
+
+
 class OutputBusyError(ValueError):
     """Another process holds the lock of the output (``holder`` says which, when it wrote itself in)."""
 
