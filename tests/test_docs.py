@@ -18,8 +18,9 @@ WORK_WORDS = re.compile(r'\bissue #?\d+|\bthis session\b|\bwork session|\bsessio
 
 
 def named_paths(text: str) -> set[str]:
-    """Repository paths a text names (``options/...``, ``tools/...``; globs and placeholders left out)."""
-    return {m.removesuffix('\\n').rstrip('.') for m in REPO_PATH.findall(text) if not re.search(r'[*<>{}]|\.\.\.', m)}
+    """Repository paths a text names (``options/...``, ``tools/...``; globs and placeholders left out, anchors cut)."""
+    return {m.removesuffix('\\n').split('#')[0].rstrip('.') for m in REPO_PATH.findall(text)
+            if not re.search(r'[*<>{}]|\.\.\.', m)}
 
 
 @pytest.mark.parametrize('doc', DOCS + SOURCES, ids=lambda p: str(p.relative_to(REPO)))

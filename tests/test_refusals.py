@@ -147,7 +147,8 @@ def test_a_refusal_after_basicsr_made_the_folder_puts_the_archived_run_back(tiny
     earlier.mkdir(parents=True)
     (earlier / 'notes.txt').write_text('an earlier run')
     opt = train_options(tiny_data, 'small')
-    (tmp_path / 'keep.txt').write_text(''.join(f'{k}\n' for k in root_keys(opt['datasets']['train']['dataroot_gt'])[:2]))
+    two = root_keys(opt['datasets']['train']['dataroot_gt'])[:2]
+    (tmp_path / 'keep.txt').write_text(''.join(f'{k}\n' for k in two))
     opt['datasets']['train']['prune'] = {'keep': str(tmp_path / 'keep.txt')}  # 2 samples, batch 4
     write_options(tmp_path / 'small.yml', opt)
     refused(run_cli(['train', '-opt', 'small.yml'], tmp_path), 'fewer than one batch')

@@ -11,6 +11,8 @@ before ``basicsr`` is first imported, because the import itself fails without th
 GFPGAN-style training also needs ``jpeg_quality`` (current OpenCV refuses basicsr's float JPEG
 quality), ``adam_betas`` (torch 2's Adam refuses int/float betas) and ``fused_act_native``
 (basicsr's fused leaky ReLU has only a CUDA kernel, which a pip-installed basicsr does not build).
+Repos pinned to basicsr 1.3.4.9 (HAT) need ``moved_names``: the colour conversions 1.4.2 moved from
+``matlab_functions`` to ``color_util`` are importable from their old module again.
 """
 
 from __future__ import annotations
@@ -560,6 +562,29 @@ def fused_act_anywhere() -> None:
     function.apply = staticmethod(apply)
 
 
+MOVED_NAMES = {'basicsr.utils.matlab_functions': ('basicsr.utils.color_util',
+                                                  ('rgb2ycbcr', 'bgr2ycbcr', 'ycbcr2rgb', 'ycbcr2bgr'))}
+
+
+def restore_moved_names() -> None:
+    """Names basicsr 1.3.4.9 exported that 1.4.2 moved: importable again from their old module.
+
+    After 1.3.4.9, basicsr moved its colour conversions out of ``matlab_functions`` into ``color_util``.
+    Repos written for 1.3.4.9 still import them from the old module: HAT's ``imagenet_paired_dataset``
+    does ``from basicsr.utils.matlab_functions import imresize, rgb2ycbcr``, so ``import hat`` (and
+    HAT's ``train.py``) failed with ImportError. The old module gets the very functions of the new
+    one (same objects, same results); a name it still defines is left alone. Applied when basicsr is
+    first imported, before any such repo's modules import from it.
+    """
+    import importlib
+
+    for old_name, (new_name, names) in MOVED_NAMES.items():
+        old, new = importlib.import_module(old_name), importlib.import_module(new_name)
+        for name in names:
+            if not hasattr(old, name):
+                setattr(old, name, getattr(new, name))
+
+
 def install_shim() -> None:
     """The fix that must precede ``import basicsr``."""
     if enabled('functional_tensor'):
@@ -605,3 +630,5 @@ def apply() -> None:
         adam_betas_as_floats()
     if enabled('fused_act_native'):
         fused_act_anywhere()
+    if enabled('moved_names'):
+        restore_moved_names()
