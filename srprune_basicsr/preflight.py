@@ -132,8 +132,8 @@ def _check_trained_with(opt: dict, net_key: str, checkpoint: Path, source: str) 
     if not found:
         return
     trained, option_file = found
-    if trained.get('scale') is not None and opt.get('scale') is not None and \
-            int(trained['scale']) != int(opt['scale']):
+    if net_key == 'network_g' and trained.get('scale') is not None and opt.get('scale') is not None and \
+            int(trained['scale']) != int(opt['scale']):  # other networks (a prior, a discriminator) have no scale
         raise ValueError(f"{source}: path:pretrain_{net_key} {checkpoint} was trained at scale {trained['scale']} "
                          f"({option_file}), this file trains scale {opt['scale']}")
     arch = (trained.get(net_key) or {}).get('type') if isinstance(trained.get(net_key), dict) else None

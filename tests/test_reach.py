@@ -376,7 +376,7 @@ def test_realesrnet_trains_on_a_pruned_gt_only_lmdb_and_tracks_it(tiny_data: Pat
     log = latest_log(exp)
     assert 'RealESRGANDataset [gt_only]: kept 8 of 16 samples' in log and 'iter:       6,' in log
     assert 'Model [RealESRNetModel] is created' in log
-    sobel = read_scores(tmp_path / 'experiments' / 'score_gt_only' / 'scores.csv')
+    sobel = read_scores(tmp_path / 'experiments' / 'score_gt_only_sobel' / 'scores.csv')
     kept = [sobel.keys[i] for i in np.argsort(-sobel.values, kind='stable')[:8]]
     du = read_scores(exp / 'scores_du.csv')
     assert sorted(du.keys) == sorted(kept) and np.isfinite(du.values).all()

@@ -185,7 +185,7 @@ def test_prune_score_block_scores_first_and_reuses(tiny_data: Path, tmp_path: Pa
     write_options(tmp_path / 'a.yml', opt)
     proc = run_cli(['train', '-opt', 'a.yml'], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    scores_path = tmp_path / 'experiments' / 'score_skimage_photos_sub' / 'scores.csv'
+    scores_path = tmp_path / 'experiments' / 'score_skimage_photos_sub_bicubic_psnr' / 'scores.csv'
     scores = read_scores(scores_path)
     assert len(scores) == 16 and scores.meta['method'] == 'bicubic_psnr' and len(scores.meta['fingerprint']) == 64
     log = latest_log(tmp_path / 'experiments' / 'score_first')
@@ -203,9 +203,16 @@ def test_prune_score_block_scores_first_and_reuses(tiny_data: Path, tmp_path: Pa
     opt['datasets']['train']['prune']['score'] = {'method': 'bicubic_psnr', 'score': {'border': 4}}
     opt['name'] = 'score_first_changed'
     write_options(tmp_path / 'c.yml', opt)
+    proc = run_cli(['train', '-opt', 'c.yml'], tmp_path)  # other options, same folder: refused, never replaced
+    assert proc.returncode == 2 and "holds scores of bicubic_psnr" in proc.stderr and "'border': 4" in proc.stderr
+    assert (scores_path.read_bytes(), scores_path.stat().st_mtime_ns) == first
+    assert not (tmp_path / 'experiments' / 'score_first_changed').exists()
+    opt['datasets']['train']['prune']['score']['name'] = 'score_border4'
+    write_options(tmp_path / 'c.yml', opt)
     assert run_cli(['train', '-opt', 'c.yml'], tmp_path).returncode == 0
     assert 'reusing' not in latest_log(tmp_path / 'experiments' / 'score_first_changed')
-    assert read_scores(scores_path).meta['border'] == 4
+    assert read_scores(tmp_path / 'experiments' / 'score_border4' / 'scores.csv').meta['border'] == 4
+    assert (scores_path.read_bytes(), scores_path.stat().st_mtime_ns) == first
 
 
 # ------------------------------------------------------------------ rules aimed at smooth benchmarks

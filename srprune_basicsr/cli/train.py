@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     plug_in()  # compat fixes + registration before BasicSR runs
     from basicsr.train import train_pipeline
 
-    from srprune_basicsr._basicsr.folders import restored_on_refusal
+    from srprune_basicsr._basicsr.runs import restored_on_refusal
     from srprune_basicsr.cli.errors import refused_by_plugin
     from srprune_basicsr.preflight import check_training_options, option_file_of
 
