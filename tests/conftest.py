@@ -71,12 +71,92 @@ def write_options(path: Path, opt: dict) -> Path:
     return path
 
 
+def cli_env(disable: str = '') -> dict:
+    """The environment of a command the tests run: no GPU, unbuffered output, the named fixes switched off."""
+    return dict(os.environ, SRPRUNE_COMPAT_DISABLE=disable, CUDA_VISIBLE_DEVICES='', PYTHONUNBUFFERED='1')
+
+
 def run_cli(args: list[str], cwd: Path, disable: str = '', timeout: int = 300,
             launcher: list[str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``srprune`` (or a launcher around it) as a user would, in ``cwd``."""
-    env = dict(os.environ, SRPRUNE_COMPAT_DISABLE=disable, CUDA_VISIBLE_DEVICES='', PYTHONUNBUFFERED='1')
+    """Run ``srprune`` (or a launcher around it) as a user would, in ``cwd``.
+
+    A plain ``srprune`` command with every fix on is forked from a server that imported everything
+    once (``cli_server``: the same ``python -m srprune_basicsr``, without 4.5 s of imports per call);
+    anything read at start-up (a fix switched off, another environment, a launcher) gets a fresh
+    process, as does every command with ``SRPRUNE_TEST_SUBPROCESS=1``.
+    """
+    env = cli_env(disable)
+    if launcher is None and not disable and os.environ.get('SRPRUNE_TEST_SUBPROCESS') != '1':
+        server = CliServer.for_env(env)
+        if server is not None:
+            return server.run(args, cwd, env, timeout)
     cmd = (launcher or [sys.executable, '-m', 'srprune_basicsr']) + args
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def startup(env: dict) -> dict:
+    """What of an environment a process reads at start-up (pytest's own per-test variables are not)."""
+    return {k: v for k, v in env.items() if not k.startswith('PYTEST_')}
+
+
+class CliServer:
+    """The client side of ``tests/cli_server.py`` (one server per test process, started on first use)."""
+
+    _instance: CliServer | None = None
+
+    def __init__(self, env: dict) -> None:
+        import tempfile
+        import threading
+
+        self.env = env
+        self.folder = Path(tempfile.mkdtemp(prefix='srprune-cli-'))
+        self.proc = subprocess.Popen([sys.executable, str(REPO / 'tests' / 'cli_server.py')], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self.folder)
+        self.lock = threading.Lock()
+        self.count = 0
+
+    @classmethod
+    def for_env(cls, env: dict) -> CliServer | None:
+        """The server started with exactly ``env`` (None when the tests changed the environment since)."""
+        if cls._instance is None:
+            import atexit
+
+            cls._instance = cls(env)
+            atexit.register(cls._instance.close)
+        server = cls._instance
+        return server if startup(server.env) == startup(env) and server.proc.poll() is None else None
+
+    def run(self, args: list[str], cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
+        import json
+        import signal
+        import time
+
+        with self.lock:
+            self.count += 1
+            base = self.folder / str(self.count)
+            request = {'args': [str(a) for a in args], 'cwd': str(cwd), 'env': env, 'stdout': f'{base}.out',
+                       'stderr': f'{base}.err', 'status': f'{base}.status'}
+            self.proc.stdin.write(json.dumps(request) + '\n')
+            self.proc.stdin.flush()
+            pid = json.loads(self.proc.stdout.readline())['pid']
+        status, deadline = Path(request['status']), time.monotonic() + timeout
+        while not status.exists():
+            if time.monotonic() > deadline:
+                os.killpg(pid, signal.SIGKILL)
+                raise subprocess.TimeoutExpired(['srprune', *args], timeout)
+            time.sleep(0.02)
+        returncode = json.loads(status.read_text())['returncode']
+        out, err = (Path(request[k]).read_text(errors='replace') for k in ('stdout', 'stderr'))
+        for key in ('stdout', 'stderr', 'status'):
+            Path(request[key]).unlink()
+        return subprocess.CompletedProcess([sys.executable, '-m', 'srprune_basicsr', *args], returncode, out, err)
+
+    def close(self) -> None:
+        import shutil
+
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def latest_log(exp: Path, prefix: str = 'train') -> str:
@@ -149,3 +229,8 @@ def meta_info_folder(root: Path) -> Path:
     meta = root / 'meta_info' / 'meta_info_DF2K_OST_sub.txt'
     meta.write_text('\n'.join(lines) + '\n')
     return meta
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first (in their order), so the parallel workers run out of work together."""
+    items.sort(key=lambda item: item.get_closest_marker('slow') is None)

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import srprune_basicsr  # noqa: E402,F401  (plugs BasicSR in)
 from bench_stats import spread  # noqa: E402
 
+import srprune_basicsr  # noqa: E402,F401  (plugs BasicSR in)
 from srprune_basicsr._basicsr.compat import save_checkpoint  # noqa: E402
 
 

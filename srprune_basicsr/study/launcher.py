@@ -1,19 +1,28 @@
-"""The one way the plugin trains a model from Python: ``srprune train -opt X --auto_resume`` in a subprocess.
+"""The one way the plugin trains a model from Python: ``srprune train -opt X --auto_resume`` in its own process.
 
-A subprocess gives each run BasicSR's own process-wide state (logger, seeds, registries) and lets
-a rerun resume an interrupted training; the study and the demo both train through here.
+A process of its own gives each run BasicSR's own process-wide state (logger, seeds, registries) and
+lets a rerun resume an interrupted training; the study and the demo both train through here.
+Importing torch, torchvision and basicsr takes seconds of CPU, which a study of many short runs
+would pay once per run: where the platform has it, runs are forked from multiprocessing's
+``forkserver``, a process that imported them once and never ran a tensor operation (so no thread
+pool or GPU context is inherited), and each run still starts from that clean state. Elsewhere each
+run is a fresh ``python -m srprune_basicsr`` subprocess.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from srprune_basicsr.options import load_yaml
+
+PRELOAD = ['srprune_basicsr', 'srprune_basicsr.cli', 'basicsr.train']
 
 
 def write_option_file(path: Path, opt: dict) -> Path:
@@ -27,11 +36,41 @@ class RunFailed(ValueError):
     """A training run ended with an error; the message holds the end of its stderr."""
 
 
+def _train_in_child(args: list[str], cwd: str, stdout: str, stderr: str) -> None:
+    """In the forked run: the ``srprune`` command in ``cwd``, its output into the two files, its code as exit code."""
+    for fd, path in ((1, stdout), (2, stderr)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    os.chdir(cwd)
+    from srprune_basicsr.cli import main
+
+    code = main(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _run_forked(args: list[str], cwd: str | os.PathLike) -> tuple[int, str]:
+    context = multiprocessing.get_context('forkserver')
+    context.set_forkserver_preload(PRELOAD)
+    with tempfile.TemporaryDirectory(prefix='srprune-run-') as folder:
+        out, err = os.path.join(folder, 'stdout'), os.path.join(folder, 'stderr')
+        process = context.Process(target=_train_in_child, args=(args, str(Path(cwd).resolve()), out, err))
+        process.start()
+        process.join()
+        return process.exitcode, Path(err).read_text(errors='replace') if os.path.exists(err) else ''
+
+
+def _run_subprocess(args: list[str], cwd: str | os.PathLike) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, '-m', 'srprune_basicsr', *args], cwd=cwd, capture_output=True, text=True)
+    return proc.returncode, proc.stderr
+
+
 def train(option_file: str | os.PathLike, cwd: str | os.PathLike) -> Path:
     """Train (or resume) the run of ``option_file`` with ``cwd`` as root; returns its experiment folder."""
-    proc = subprocess.run([sys.executable, '-m', 'srprune_basicsr', 'train', '-opt', str(option_file), '--auto_resume'],
-                          cwd=cwd, capture_output=True, text=True)
-    if proc.returncode:
-        raise RunFailed(f'{option_file}: training failed:\n{proc.stderr[-2000:]}')
+    args = ['train', '-opt', str(option_file), '--auto_resume']
+    forked = 'forkserver' in multiprocessing.get_all_start_methods()
+    returncode, stderr = (_run_forked if forked else _run_subprocess)(args, cwd)
+    if returncode:
+        raise RunFailed(f'{option_file}: training failed:\n{stderr[-2000:]}')
     name = load_yaml(Path(cwd, option_file))['name']
     return Path(cwd) / 'experiments' / name
