@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+
+if int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1')) > 1:
+    # one core per worker: two workers' torch thread pools on two cores would spin against each other
+    # (OpenMP busy-waits), several times slower; the commands the tests run inherit this
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    os.environ.setdefault('MKL_NUM_THREADS', '1')
 import subprocess
 import sys
 from pathlib import Path

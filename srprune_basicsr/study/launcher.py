@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,7 @@ import yaml
 
 from srprune_basicsr.options import load_yaml
 
-PRELOAD = ['srprune_basicsr', 'srprune_basicsr.cli', 'basicsr.train']
+PRELOAD = ['srprune_basicsr', 'srprune_basicsr.cli', 'basicsr.train']  # not __main__: runpy runs it afresh
 
 
 def write_option_file(path: Path, opt: dict) -> Path:
@@ -41,12 +42,12 @@ def _train_in_child(args: list[str], cwd: str, stdout: str, stderr: str) -> None
     for fd, path in ((1, stdout), (2, stderr)):
         os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
     os.chdir(cwd)
-    from srprune_basicsr.cli import main
-
-    code = main(args)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sys.exit(code)
+    sys.argv = ['srprune_basicsr', *args]
+    try:
+        runpy.run_module('srprune_basicsr', run_name='__main__', alter_sys=True)  # as python -m srprune_basicsr
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 def _run_forked(args: list[str], cwd: str | os.PathLike) -> tuple[int, str]:
