@@ -118,9 +118,9 @@ def check_pretrained(opt: dict, source: str) -> None:
             continue
         if not Path(str(checkpoint)).expanduser().is_file():
             raise FileNotFoundError(f'{source}: path:{key} {checkpoint}: no such checkpoint')
-        _check_trained_with(opt, net_key, Path(str(checkpoint)).expanduser(), source)
         suffix = net_key.removeprefix('network_')
-        if opt['path'].get(f'strict_load_{suffix}', True):
+        if opt['path'].get(f'strict_load_{suffix}', True):  # non-strict: fine-tuning from another scale or arch
+            _check_trained_with(opt, net_key, Path(str(checkpoint)).expanduser(), source)
             _check_parameters(opt, net_key, Path(str(checkpoint)).expanduser(),
                               opt['path'].get(f'param_key_{suffix}', 'params'), source)
 

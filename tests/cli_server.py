@@ -3,7 +3,7 @@
 Importing torch, torchvision, basicsr and the plugin takes about 4.5 s of CPU, and the suite runs
 the command a few hundred times. This server imports them once, then forks one child per command:
 the child sets the command's working directory, environment and standard streams, and runs the
-package's ``__main__`` exactly as ``python -m srprune_basicsr`` does (``runpy``, so spawned workers
+package's ``__main__`` as ``python -m srprune_basicsr`` does (``runpy``, so spawned workers
 re-import the same main module). What differs from a fresh process is only what was imported
 before the command started, so ``conftest.run_cli`` sends a command here only when nothing read at
 import time differs: no fix switched off, the environment the server started with, no launcher.
@@ -38,6 +38,7 @@ def _run_child(request: dict) -> None:
         os.environ.clear()
         os.environ.update(request['env'])
         sys.argv = ['srprune_basicsr', *request['args']]  # runpy sets argv[0] to __main__.py's path
+        sys.path[0] = request['cwd']  # python -m puts the working directory first on the path
         try:
             runpy.run_module('srprune_basicsr', run_name='__main__', alter_sys=True)
             code = 0

@@ -92,8 +92,13 @@ def test_the_coverage_rule_accepts_every_epoch_and_enough_iterations() -> None:
     opt = {'datasets': {'train': {'batch_size_per_gpu': 4}}, 'train': {'total_iter': 100}}
     check_train_crop_coverage(16, per_epoch=4, every=4, window=2, opt=opt)  # every epoch, 2 per window
     check_train_crop_coverage(16, per_epoch=4, every=2, window=4, opt=opt)
-    with pytest.raises(ValueError, match='about 1.50 times'):
+    with pytest.raises(ValueError, match=r'about 1.50 times .* every >= 4, or window >= 3'):
         check_train_crop_coverage(16, per_epoch=4, every=3, window=2, opt=opt)
+    # dataset_enlarge_ratio 100: an epoch of 400 iterations draws each sample 100 times
+    opt['datasets']['train']['dataset_enlarge_ratio'] = 100
+    check_train_crop_coverage(16, per_epoch=400, every=4, window=2, opt=opt)
+    with pytest.raises(ValueError, match=r'about 1.00 times .* every >= 4, or window >= 4'):
+        check_train_crop_coverage(16, per_epoch=400, every=2, window=2, opt=opt)
 
 
 def fake_checkpoint(folder: Path, arch: dict, scale: int | None) -> Path:
@@ -119,6 +124,8 @@ def test_a_pretrained_network_of_another_scale_or_arch_is_refused(tiny_data: Pat
         opt['path'] = {'pretrain_network_g': str(checkpoint), 'strict_load_g': True}
         with pytest.raises(ValueError, match=message):
             check_training_options(write_options(tmp_path / 'pre.yml', opt))
+    opt['path'] = {'pretrain_network_g': str(x4), 'strict_load_g': False}  # fine-tuning x2 from x4 loads what fits
+    check_training_options(write_options(tmp_path / 'pre.yml', opt))
     opt['path'] = {'pretrain_network_g': str(fsrcnn), 'strict_load_g': False}  # loads what fits, as BasicSR does
     check_training_options(write_options(tmp_path / 'pre.yml', opt))
     opt['path'] = {'pretrain_network_g': str(same), 'strict_load_g': True}

@@ -80,14 +80,16 @@ def saved_since(folder: Path, start: float) -> bool:
 
 
 def _archives(folder: Path) -> set[Path]:
+    """The ``<name>_archived_<time>`` folders BasicSR's ``mkdir_and_rename`` left beside ``folder``."""
     return set(folder.parent.glob(f'{folder.name}_archived_*')) if folder.parent.is_dir() else set()
 
 
-def _restore(folder: Path, existed: bool, archives_before: set[Path], start: float) -> None:
+def _restore(folder: Path, existed: bool, archives_before: set[Path]) -> None:
+    """Remove the folder this run made, or put back the one BasicSR archived for it (only a folder it holds)."""
     if not holds_lock(folder):  # not this run's: another process's run refused this one (lock_run_folders)
         return
     new_archives = sorted(_archives(folder) - archives_before, key=lambda p: p.stat().st_mtime)
-    if not folder.is_dir() or saved_since(folder, start):
+    if not folder.is_dir():
         return
     if not existed:
         shutil.rmtree(folder, ignore_errors=True)
@@ -123,7 +125,8 @@ def restored_on_refusal(root: Path, name: str, refused: Callable[[BaseException]
     try:
         yield
     except BaseException as err:
-        if refused(err):
+        # a run that saved anything (a checkpoint, then a refusal at its end) keeps all its folders
+        if refused(err) and not any(saved_since(folder, start) for folder in folders):
             for folder, (existed, archives) in before.items():
-                _restore(folder, existed, archives, start)
+                _restore(folder, existed, archives)
         raise

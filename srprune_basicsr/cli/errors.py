@@ -29,5 +29,5 @@ def raised_by_plugin(err: BaseException) -> bool:
 
 
 def refused_by_plugin(err: BaseException) -> bool:
-    """Whether ``err`` is one of the plugin's one-line refusals."""
-    return isinstance(err, USER_ERRORS) and raised_by_plugin(err)
+    """Whether ``err`` is one of the plugin's refusals of a run's inputs (a failed save is not: its log stays)."""
+    return isinstance(err, USER_ERRORS) and not isinstance(err, CheckpointSaveError) and raised_by_plugin(err)

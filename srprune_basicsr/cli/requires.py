@@ -7,7 +7,8 @@ import argparse
 
 def given(args: argparse.Namespace, dest: str) -> bool:
     """Whether the user gave the option (its parser default is None or False)."""
-    return getattr(args, dest) not in (None, False)
+    value = getattr(args, dest)
+    return value is not None and value is not False  # 0 is a value given (--compress-level 0)
 
 
 def check_requires(args: argparse.Namespace, rules: list[tuple[str, str, bool]]) -> None:
@@ -18,4 +19,5 @@ def check_requires(args: argparse.Namespace, rules: list[tuple[str, str, bool]])
 
 
 def or_default(value: object, default: object) -> object:
+    """The option's value, or its documented default when it was not given (its parser default is None)."""
     return default if value is None else value

@@ -121,12 +121,14 @@ def read_scores(path: str | os.PathLike) -> Scores:
 
 
 def _check_complete(path: Path, rows: int, meta: dict) -> None:
-    """A score file cut short (a copy or a write that stopped) is refused, not read as a smaller set.
+    """A score file srprune wrote (it has ``scores.json``) that was cut short is refused, not read as a smaller set.
 
-    Every score file ends with a line end, so a last row without one may be a number cut in the
+    Every score file srprune writes ends with a line end, so a last row without one may be a number cut in the
     middle (``0.123`` of ``0.1234567``), which still parses; and ``scores.json`` records how many rows
     were written.
     """
+    if not meta:  # a file of the user's own: no record of how it ended or how many rows it had
+        return
     with open(path, 'rb') as f:
         f.seek(-1, os.SEEK_END)
         last = f.read(1)

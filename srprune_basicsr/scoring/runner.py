@@ -228,6 +228,7 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
                              f'{parameters} on {len(keys)} samples; it is kept: give the score block another '
                              '`name:` or move the old folder away to score again')
     check_replaceable(out, overwrite, out.with_suffix('.json'))  # every rank: none may start what rank 0 refuses
+    get_root_logger().info(f'srprune: scoring {len(keys)} samples with {scorer.name} into {out}')
     record = Progress(out.with_name(f'{out.name}.progress.rank{rank}'), fingerprint)
     batches = dataset_pass.rank_batches(len(keys), int(score.get('batch_size', 32)), rank, world)
     todo = [b for b in batches if not all(int(i) in record.done for i in b)]

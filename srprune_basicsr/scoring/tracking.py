@@ -94,21 +94,22 @@ def tracking_options(block: Any, scale: int) -> TrackingOptions:
 def check_train_crop_coverage(kept: int, per_epoch: int, every: int, window: int, opt: dict) -> None:
     """Refuse, before training, a ``train_crop`` run whose samples could not all be scored at its end.
 
-    ``train_crop`` measures a sample only when the loader draws it, once per epoch, so a window of
-    ``window`` snapshots ``every`` iterations apart measures each sample about
-    ``window * every / per_epoch`` times; a score needs two measurements in one window. Below two
+    ``train_crop`` measures a sample only when the loader draws it: ``dataset_enlarge_ratio`` times
+    in each of its epochs of ``per_epoch`` iterations (BasicSR's sampler repeats the set that often),
+    so a window of ``window`` snapshots ``every`` iterations apart measures each sample about
+    ``window * every * enlarge / per_epoch`` times, and a score needs two in one window. Below two
     expected, most samples would end unscored after the whole training.
     """
-    expected = window * every / per_epoch
+    enlarge = int(opt['datasets']['train'].get('dataset_enlarge_ratio') or 1)
+    expected = window * every * enlarge / per_epoch
     if expected >= 2:
         return
-    batch = opt['datasets']['train'].get('batch_size_per_gpu')
     raise ValueError(
         f'prune_tracking: view train_crop would measure each of the {kept} training samples about {expected:.2f} '
         f'times per window ({window} snapshots x every {every} iterations, an epoch being {per_epoch} iterations '
-        f'of batch {batch} per rank), and a score needs 2 in one window, so this run (total_iter '
+        f'that draw each sample {enlarge} time(s)), and a score needs 2 in one window, so this run (total_iter '
         f"{opt['train']['total_iter']}) could not score them; set every: epoch, every >= "
-        f'{math.ceil(2 * per_epoch / window)}, or window >= {math.ceil(2 * per_epoch / every)}')
+        f'{math.ceil(2 * per_epoch / (window * enlarge))}, or window >= {math.ceil(2 * per_epoch / (every * enlarge))}')
 
 
 def _dist() -> tuple[int, int, bool]:
