@@ -118,7 +118,7 @@ def output_lock(final: Path) -> Iterator[None]:
     if str(final) in _held:
         yield
         return
-    fd = os.open(final.with_name(f'.{final.name}.srprune-lock'), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_file_of(final), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX)
