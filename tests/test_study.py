@@ -311,3 +311,65 @@ def test_the_gpu_study_file_runs_at_a_tiny_budget(tiny_data: Path, tmp_path: Pat
     assert len(list((root / 'results').glob('*.json'))) == len(arms) and 'not finished yet' not in proc.stdout
     for arm in ('full', 'random@0.25', 'dynamic_uncertainty@0.75', 'distilled-pixel'):
         assert f'| {arm} |' in md
+
+
+def test_a_mixed_rule_draws_its_random_share_with_the_arms_seed() -> None:
+    import numpy as np
+
+    from srprune_basicsr.selection import select_indices
+
+    arm = Arm('lv_mix', 0.1, 0.3, modifiers=(('random_share', 0.2),))
+    assert [arm.rule(seed).seed for seed in (0, 3)] == [0, 3]
+    scores = np.random.default_rng(0).random(1000)
+    kept = {seed: set(select_indices(scores, arm.rule(seed)).tolist()) for seed in (0, 1)}
+    band = set(select_indices(scores, Arm('loss_value', 0.08, 0.3).rule(0)).tolist())
+    assert band <= kept[0] and band <= kept[1] and kept[0] != kept[1]  # the same band, another random 20%
+    assert Arm('loss_value', 0.1, 0.3).rule(5).seed == 0  # no random part: one subset for every seed
+
+
+def _lr_study(tiny_data: Path, tmp_path: Path, name: str, **budget: object) -> dict:
+    study = {'name': name, 'scale': 2, 'num_gpu': 0, 'keep_ratios': [0.5],
+             'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                      'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+             'benchmarks': {'tiny': str(tiny_data / 'val')}, 'network_g': {'d': 16},
+             'budget': {'batch_size': 4, 'gt_size': 32, **budget}}
+    return study
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_every_arm_the_same_initial_weights(tiny_data: Path, tmp_path: Path) -> None:
+    """Pairing by seed rests on this: full and a subset with one seed start from one network.
+
+    One step at learning rate 0 (the template's step schedule, so it stays 0) saves the initial weights.
+    """
+    import torch
+
+    study = _lr_study(tiny_data, tmp_path, 'init_study', total_iter=1, lr=0.0, schedule='template', num_worker=0)
+    study['seeds'] = [0, 1]
+    (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
+    proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def weights(arm: str, seed: int) -> dict:
+        path = tmp_path / 'studies' / 'init_study' / 'experiments' / f'init_study_{arm}_s{seed}' / 'models'
+        return torch.load(path / 'net_g_latest.pth', map_location='cpu')['params']
+
+    full, subset, other = weights('full', 0), weights('random_r0p5', 0), weights('full', 1)
+    assert full.keys() == subset.keys() and all(torch.equal(full[k], subset[k]) for k in full)
+    assert not all(torch.equal(full[k], other[k]) for k in full)  # and another seed starts elsewhere
+
+
+@pytest.mark.slow
+def test_the_same_arm_and_seed_trained_twice_gives_the_same_psnr(tiny_data: Path, tmp_path: Path) -> None:
+    """A study is reproducible: two folders, one arm and seed (data loader worker included), one PSNR."""
+    psnr = []
+    for name in ('again_a', 'again_b'):
+        study = {**_lr_study(tiny_data, tmp_path, name, total_iter=6, lr=1e-3, num_worker=1), 'seeds': [2],
+                 'keep_ratios': [], 'random_like_distilled': False}
+        (tmp_path / f'{name}.yml').write_text(yaml.safe_dump(study))
+        proc = run_cli(['study', '-opt', f'{name}.yml'], tmp_path, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        result = json.loads((tmp_path / 'studies' / name / 'results' / 'full_s2.json').read_text())
+        psnr.append(result['benchmarks']['tiny']['psnr'])
+    assert psnr[0] == pytest.approx(psnr[1], abs=1e-6) and psnr[0] > 10

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from srprune_basicsr.study.statistics import (
     images_improved,
@@ -15,26 +16,27 @@ from srprune_basicsr.study.statistics import (
 from srprune_basicsr.study.tables import study_images_csv, study_md
 
 
-def test_t_quantiles_match_the_table_and_the_normal_limit() -> None:
-    assert t_quantile_975(1) == 12.706 and t_quantile_975(2) == 4.303 and t_quantile_975(30) == 2.042
-    assert t_quantile_975(60) == pytest.approx(2.000, abs=1e-3)
-    assert t_quantile_975(120) == pytest.approx(1.980, abs=1e-3)
-    assert t_quantile_975(10_000) == pytest.approx(1.960, abs=1e-3)
+def test_t_quantiles_are_students_t() -> None:
+    # textbook values; fractional df are Welch's (two 3-seed arms lie between 2 and 4)
+    for df, exact in ((1, 12.7062), (2, 4.3027), (30, 2.0423), (2.5, 3.5747), (12.4, 2.1710), (10_000, 1.9602)):
+        assert t_quantile_975(df) == pytest.approx(exact, abs=2e-4)
     with pytest.raises(ValueError, match='degrees of freedom'):
         t_quantile_975(0)
 
 
-def test_fractional_degrees_of_freedom_stay_near_students_t() -> None:
-    # Welch's df of two 3-seed arms lies between 2 and 4; scipy's t.ppf(0.975, df) for reference
-    for df, exact in ((2.5, 3.5747), (3.5, 2.9401), (12.4, 2.1713)):
-        assert t_quantile_975(df) == pytest.approx(exact, rel=0.02)
+def test_an_exact_tie_is_neither_a_win_nor_a_loss() -> None:
+    same = paired_difference({0: 30.0, 1: 30.2, 2: 30.1}, {0: 30.0, 1: 30.1, 2: 30.1 + 1e-7})
+    assert (same.wins, same.ties, same.seeds) == (1, 2, 3)  # below study.csv's 0.0001 dB: a tie
+    assert same.text().endswith('1/3, 2 ties')
+    one = paired_difference({0: 30.0}, {0: 30.0})
+    assert (one.wins, one.ties) == (0, 1) and one.text() == '+0.000, 0/1, 1 tie'
 
 
 def test_a_paired_difference_equals_a_hand_computation() -> None:
     arm, reference = {0: 30.10, 1: 30.30, 2: 30.20, 7: 29.0}, {0: 30.00, 1: 30.10, 2: 30.15}
     diff = paired_difference(arm, reference)  # seed 7 has no partner: left out
     d = np.array([0.10, 0.20, 0.05])
-    half = 4.303 * d.std(ddof=1) / math.sqrt(3)
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
     assert diff.mean == pytest.approx(d.mean()) and diff.seeds == 3 and diff.wins == 3
     assert (diff.low, diff.high) == (pytest.approx(d.mean() - half), pytest.approx(d.mean() + half))
     assert diff.text() == f'{d.mean():+.3f} [{d.mean() - half:+.3f}, {d.mean() + half:+.3f}], 3/3'
@@ -56,7 +58,7 @@ def test_pairing_narrows_the_interval_when_seeds_share_their_noise() -> None:
 
 def test_mean_interval_and_images_improved() -> None:
     mean, half = mean_interval([1.0, 2.0, 3.0])
-    assert mean == 2.0 and half == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert mean == 2.0 and half == pytest.approx(stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3))
     assert mean_interval([5.0]) == (5.0, None)
     arm = {0: {'a': 30.0, 'b': 20.0, 'c': 25.0}, 1: {'a': 31.0, 'b': 20.0, 'c': 25.0}}
     ref = {0: {'a': 29.0, 'b': 21.0, 'c': 25.0}, 1: {'a': 30.0, 'b': 20.5, 'c': 25.0}}

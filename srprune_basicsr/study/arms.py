@@ -67,8 +67,10 @@ class Arm:
             return None
         if self.method == 'random':
             return SelectionRule(keep_ratio=self.keep_ratio, order='random', seed=seed)
-        return SelectionRule(keep_ratio=self.keep_ratio, order='hardest', drop_hardest=self.band,
-                             **dict(self.modifiers))
+        modifiers = dict(self.modifiers)
+        if modifiers.get('random_share'):  # the random part of a mixed rule is drawn anew for every seed
+            modifiers['seed'] = seed
+        return SelectionRule(keep_ratio=self.keep_ratio, order='hardest', drop_hardest=self.band, **modifiers)
 
 
 RULE_MODIFIERS = ('per_source', 'random_share', 'texture_scores', 'texture_strata')

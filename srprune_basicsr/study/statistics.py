@@ -16,28 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# two-sided 95% quantiles of Student's t by degrees of freedom (1-30); larger df use an expansion
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+RESOLUTION = 4  # decimals of a PSNR in study.csv: wins and ties are counted at this resolution
 
 
 def t_quantile_975(df: float) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom.
-
-    The table up to 30, interpolated linearly in 1/df between its entries for the fractional df of
-    Welch's test (the expansion below is 10% low at df 2, where 3-seed studies live); beyond 30 a
-    Cornish-Fisher expansion.
-    """
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (fractional for Welch's test), from scipy."""
     if df < 1:
         raise ValueError(f'degrees of freedom must be >= 1, got {df}')
-    if df <= 30:
-        low, high = math.floor(df), math.ceil(df)
-        if low == high:
-            return _T975[low - 1]
-        share = (1 / low - 1 / df) / (1 / low - 1 / high)
-        return _T975[low - 1] + share * (_T975[high - 1] - _T975[low - 1])
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, df))
 
 
 @dataclass(frozen=True)
@@ -47,18 +35,23 @@ class Difference:
     mean: float
     low: float | None  # 95% interval; None with fewer than two seeds
     high: float | None
-    wins: int
+    wins: int   # seeds where the arm is higher, at the resolution of study.csv
     seeds: int
     unpaired_half_width: float | None  # Welch's 95% half-width of the same difference, for comparison
+    ties: int = 0  # seeds where both are equal at that resolution: neither a win nor a loss
 
     @property
     def half_width(self) -> float | None:
         return None if self.low is None else (self.high - self.low) / 2
 
     def text(self) -> str:
-        """``+0.050 [+0.031, +0.069], 3/3``: mean, interval and wins (the interval left out with one seed)."""
+        """``+0.050 [+0.031, +0.069], 3/3``: mean, interval and wins (the interval left out with one seed).
+
+        Ties are named (``1/3, 1 tie``), so a count of wins never hides them among the wins or losses.
+        """
         interval = f' [{self.low:+.3f}, {self.high:+.3f}]' if self.low is not None else ''
-        return f'{self.mean:+.3f}{interval}, {self.wins}/{self.seeds}'
+        ties = f', {self.ties} tie' + ('s' if self.ties > 1 else '') if self.ties else ''
+        return f'{self.mean:+.3f}{interval}, {self.wins}/{self.seeds}{ties}'
 
 
 def paired_difference(arm: dict[int, float], reference: dict[int, float]) -> Difference | None:
@@ -68,11 +61,22 @@ def paired_difference(arm: dict[int, float], reference: dict[int, float]) -> Dif
         return None
     diffs = np.array([arm[s] - reference[s] for s in seeds])
     mean, n = float(diffs.mean()), len(diffs)
+    wins, ties = _wins_and_ties(arm, reference, seeds)
     if n < 2:
-        return Difference(mean, None, None, int((diffs > 0).sum()), n, None)
+        return Difference(mean, None, None, wins, n, None, ties)
     half = t_quantile_975(n - 1) * float(diffs.std(ddof=1)) / math.sqrt(n)
-    return Difference(mean, mean - half, mean + half, int((diffs > 0).sum()), n,
-                      welch_half_width([arm[s] for s in arm], [reference[s] for s in reference]))
+    return Difference(mean, mean - half, mean + half, wins, n,
+                      welch_half_width([arm[s] for s in arm], [reference[s] for s in reference]), ties)
+
+
+def _wins_and_ties(arm: dict[int, float], reference: dict[int, float], seeds: list[int]) -> tuple[int, int]:
+    """Seeds the arm wins and seeds it ties, on PSNRs rounded as study.csv stores them.
+
+    Counting on the stored resolution means a recount from study.csv gives the same numbers, and two
+    runs equal to float noise (the same arm and seed trained twice) count as a tie, not a win.
+    """
+    diffs = [round(round(arm[s], RESOLUTION) - round(reference[s], RESOLUTION), RESOLUTION) for s in seeds]
+    return sum(d > 0 for d in diffs), sum(d == 0 for d in diffs)
 
 
 def welch_half_width(a: Sequence[float], b: Sequence[float]) -> float | None:
