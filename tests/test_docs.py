@@ -44,3 +44,14 @@ def test_readme_is_short_and_starts_with_the_two_commands() -> None:
     assert len(text.splitlines()) < 250
     first_block = text.split('```')[1]
     assert 'make demo' in first_block and 'make test' in first_block
+
+
+def test_every_published_study_keeps_its_per_run_results() -> None:
+    """A study's tables can be recomputed: every study folder under docs/results keeps study.csv and
+    study_images.csv beside study.md (summaries alone cannot be paired by seed)."""
+    folders = sorted({md.parent for md in (REPO / 'docs' / 'results').rglob('study.md')})
+    assert folders, 'no study folder under docs/results'
+    for folder in folders:
+        rows = (folder / 'study.csv').read_text().splitlines()
+        assert rows[0] == 'arm,method,keep_ratio,band,seed,benchmark,psnr,ssim' and len(rows) > 1, folder
+        assert (folder / 'study_images.csv').stat().st_size > 0, folder

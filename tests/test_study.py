@@ -373,3 +373,20 @@ def test_the_same_arm_and_seed_trained_twice_gives_the_same_psnr(tiny_data: Path
         result = json.loads((tmp_path / 'studies' / name / 'results' / 'full_s2.json').read_text())
         psnr.append(result['benchmarks']['tiny']['psnr'])
     assert psnr[0] == pytest.approx(psnr[1], abs=1e-6) and psnr[0] > 10
+
+
+def test_arms_patterns_choose_the_runs_and_a_typo_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.study.runner import Study
+
+    study = {**_lr_study(tiny_data, tmp_path, 'chosen', total_iter=1), 'seeds': [0, 1], 'keep_ratios': [0.1, 0.5],
+             'methods': {'sobel': {'score': {'method': 'sobel'}}},
+             'distilled': {'dataroot_gt': str(tmp_path / 'not_made_yet'), 'dataroot_lq': str(tmp_path / 'nor_this')}}
+    runner = Study(study, tmp_path / 'root')
+    chosen = runner.chosen_pairs(['full', 'random@*'])
+    assert [(arm.label, seed) for arm, seed in chosen] == [(label, s) for label in ('full', 'random@0.1', 'random@0.5')
+                                                           for s in (0, 1)]
+    runner.check_inputs(arms=['random@*'])  # the distilled set is not needed by these arms, nor checked
+    with pytest.raises(FileNotFoundError, match='not_made_yet'):
+        runner.check_inputs()
+    with pytest.raises(ValueError, match=r"--arms 'randm@\*' matches no arm of this study; its arms: \['full'"):
+        runner.chosen_pairs(['randm@*'])

@@ -54,7 +54,7 @@ def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
     study = Study(load_study(args.opt), args.root)
     if shard != (0, 1):
         print(f'study shard {shard[0]}/{shard[1]}')
-    study.run(shard=shard)
+    study.run(shard=shard, arms=args.arms)
     print(f'study -> {study.root}/study.md (+ study.csv, psnr_vs_ratio_*.png, training_curves.png)')
     return 0
 
@@ -68,4 +68,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument('--shard', type=_shard, default=None, metavar='I/N',
                    help='run only pairs I, I+N, ... (0-based): N processes share one study folder; the last '
                    'to finish writes the full tables (default: the slurm job array task, else 0/1)')
+    p.add_argument('--arms', nargs='+', default=None, metavar='PATTERN',
+                   help='run only the arms whose label matches a pattern (e.g. full "random@*"), such as the random '
+                   'yardstick before any rule; the tables still count every finished run')
     p.set_defaults(func=cmd_study)

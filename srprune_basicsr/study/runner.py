@@ -13,6 +13,7 @@ same code as ``srprune select`` (``keep/``). Layout under ``studies/<name>/``: `
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import hashlib
 import json
 import os
@@ -198,11 +199,26 @@ class Study:
         """Every (arm, seed) of the study, in the order they run."""
         return [(arm, seed) for arm in expand_arms(self.study, self.distilled_ratios()) for seed in self.seeds]
 
+    def chosen_pairs(self, arms: list[str] | None = None) -> list[tuple[Arm, int]]:
+        """The pairs whose arm label matches one of ``arms`` (shell patterns such as ``random@*``; None: all).
+
+        A pattern that matches no arm is an error naming the arms, so a typo does not run nothing.
+        """
+        pairs = self.pairs()
+        if arms is None:
+            return pairs
+        labels = list(dict.fromkeys(arm.label for arm, _ in pairs))
+        for pattern in arms:
+            if not fnmatch.filter(labels, pattern):
+                raise ValueError(f'--arms {pattern!r} matches no arm of this study; its arms: {labels}')
+        return [(arm, seed) for arm, seed in pairs if any(fnmatch.fnmatchcase(arm.label, p) for p in arms)]
+
     def distilled_ratios(self) -> dict[str, float]:
         """Each distilled set's size as a share of the study data (read once)."""
-        if self._distilled_ratios is None:
+        if self._distilled_ratios is None:  # a set not made yet has no size (its arms are then left to --arms)
             self._distilled_ratios = {name: len(root_keys(spec['dataroot_gt'])) / len(self.keys)
-                                      for name, spec in distilled_sets(self.study).items()}
+                                      for name, spec in distilled_sets(self.study).items()
+                                      if Path(spec['dataroot_gt']).exists()}
         return self._distilled_ratios
 
     def result_path(self, arm: Arm, seed: int) -> Path:
@@ -247,7 +263,7 @@ class Study:
         if not made_by_us(self.root, kind='study'):
             write_marker(self.root, 'study')
 
-    def check_inputs(self, shard: tuple[int, int] = (0, 1)) -> None:
+    def check_inputs(self, shard: tuple[int, int] = (0, 1), arms: list[str] | None = None) -> None:
         """Every input an unfinished run of this shard reads is checked before the first run trains.
 
         The distilled sets must be intact LMDBs or folders; each run's subset is selected now (reading,
@@ -255,14 +271,16 @@ class Study:
         texture file of another dataset or a rule that cannot apply stops the study at its start,
         not after hours of other arms.
         """
-        for name, spec in distilled_sets(self.study).items():
+        chosen = self.chosen_pairs(arms)
+        needs_distilled = arms is None or any(arm.method == 'distilled' for arm, _ in chosen)
+        for name, spec in distilled_sets(self.study).items() if needs_distilled else ():
             for key in ('dataroot_gt', 'dataroot_lq'):
                 where = f"distilled:{name + ':' if name else ''}{key}"
                 if not Path(spec[key]).exists():
                     raise FileNotFoundError(f'{where} {spec[key]}: no such file or folder')
                 check_intact(Path(spec[key]))
         index, count = shard
-        for number, (arm, seed) in enumerate(self.pairs()):
+        for number, (arm, seed) in enumerate(chosen):
             if number % count != index or self.result_path(arm, seed).is_file():
                 continue
             try:
@@ -272,20 +290,21 @@ class Study:
             except ValueError as err:
                 raise ValueError(f'{arm.label} seed {seed}: {err}') from None
 
-    def run(self, log: bool = True, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    def run(self, log: bool = True, shard: tuple[int, int] = (0, 1), arms: list[str] | None = None) -> list[dict]:
         """Train and evaluate every unfinished pair of this shard, then table all results present.
 
         ``shard = (i, n)`` runs pairs i, i + n, i + 2n, ...: n processes (one per GPU, or several
         small models on one) share a study without a scheduler; the tables count every result file
         in the folder, so the last shard to finish (or a plain rerun) writes the complete ones.
+        ``arms`` (label patterns) runs those arms only, e.g. the random yardstick before any rule.
         """
         index, count = shard
         self.claim_root()
-        self.check_inputs(shard)
+        self.check_inputs(shard, arms)
         if log:
             for note in self.notes:
                 print(note, flush=True)
-        for number, (arm, seed) in enumerate(self.pairs()):
+        for number, (arm, seed) in enumerate(self.chosen_pairs(arms)):
             out = self.result_path(arm, seed)
             if number % count != index:
                 continue

@@ -1,0 +1,41 @@
+"""tools/gpu_study.sh, the one-call GPU study: packed here, run there; here on CPU at a tiny budget."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_the_gpu_study_script_packs_and_runs_at_a_tiny_budget(tiny_data: Path, tmp_path: Path) -> None:
+    data = tmp_path / 'data'
+    for name, source in (('T91', 'hr_train'), ('Set5', 'hr_val'), ('Set14', 'hr_val'), ('BSD100', 'hr_val')):
+        (data / name).mkdir(parents=True)
+        (data / name / 'HR').symlink_to(tiny_data / source)
+    env = {**os.environ, 'PACK': str(tmp_path / 'pack'), 'PYTHON': sys.executable, 'PROXY_ITERS': '2',
+           'WORK': str(tmp_path / 'work'), 'OUT': str(tmp_path / 'out'), 'ITERS': '2',
+           'BATCH': '2', 'SEEDS': '0', 'NUM_GPU': '0'}
+    env['PATH'] = f"{Path(sys.executable).parent}:{env['PATH']}"  # srprune of this environment
+    script = str(REPO / 'tools' / 'gpu_study.sh')
+    packed = subprocess.run(['bash', script, 'pack', str(data)], env=env, capture_output=True, text=True, timeout=600)
+    assert packed.returncode == 0, packed.stderr[-3000:]
+    scores = {name: (tmp_path / 'pack' / 'scores' / f'{name}.csv').read_text().splitlines()
+              for name in ('loss_value', 'sobel')}
+    assert all(len(lines) > 16 for lines in scores.values())  # a header (and comments) and the 16 sub-images
+    assert sorted(p.name for p in (tmp_path / 'pack' / 'data' / 'T91').iterdir()) == sorted(
+        p.name for p in (tiny_data / 'hr_train').iterdir())
+    ran = subprocess.run(['bash', script, 'run'], env=env, capture_output=True, text=True, timeout=1200)
+    assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-2000:]
+    assert '5 runs in' in ran.stdout  # full, random at 10% and 25%, the per-source band, sobel: one seed each
+    out = tmp_path / 'out'
+    with open(out / 'study.csv') as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r['arm'] for r in rows} == {'full', 'random@0.1', 'random@0.25', 'lv_per_source@0.1+0.3', 'sobel@0.25'}
+    assert {r['benchmark'] for r in rows} == {'Set5', 'Set14', 'BSD100'} and all(float(r['psnr']) > 10 for r in rows)
+    md = (out / 'study.md').read_text()
+    assert '| lv_per_source@0.1+0.3 |' in md and (out / 'psnr_vs_ratio_BSD100.png').stat().st_size > 5_000
+    assert (out / 'study_images.csv').is_file() and '5 runs' in (out / 'log.txt').read_text()
