@@ -85,3 +85,23 @@ def test_study_tables_carry_paired_intervals_win_counts_and_images() -> None:
     rows = study_images_csv(results, ['B']).splitlines()
     assert rows[0] == 'arm,seed,benchmark,image,psnr,ssim' and len(rows) == 1 + 9 * 2
     assert rows[1] == 'full,0,B,img1,30.1000,0.9000'
+
+
+def test_the_yardstick_puts_random_against_full_with_the_noise_of_the_differences(tmp_path) -> None:
+    from srprune_basicsr.study.tables import write_outputs, yardstick
+
+    offsets = {'full': 0.0, 'random@0.1': -0.10, 'random@0.5': -0.01}
+    noise = {0: 0.0, 1: 0.002, 2: -0.002}
+    results = [{'arm': arm, 'method': arm.split('@')[0], 'keep_ratio': float(arm.partition('@')[2] or 1), 'band': 0,
+                'seed': seed, 'iters': 0,
+                'benchmarks': {'B': {'psnr': 30 + 0.05 * seed + offset + (noise[seed] if offset else 0), 'ssim': 0.9}}}
+               for arm, offset in offsets.items() for seed in range(3)]
+    rows = yardstick(results, 'B')
+    assert [(arm, ratio) for arm, ratio, _, _ in rows] == [('random@0.1', 0.1), ('random@0.5', 0.5)]
+    arm, _, diff, spread = rows[0]
+    assert diff.mean == pytest.approx(-0.10) and diff.high < 0 and spread == pytest.approx(0.002)
+    (tmp_path / 'experiments').mkdir()
+    written = write_outputs(results, tmp_path, ['B'])
+    md = (tmp_path / 'study.md').read_text()
+    assert '## Yardstick: random subsets against full data' in md and '| random@0.1 | -0.100 [' in md
+    assert '| 0.002 | 50.0 |' in md and written['yardstick'].stat().st_size > 5_000

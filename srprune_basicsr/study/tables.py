@@ -6,8 +6,9 @@ the difference to the random subset of the same keep ratio and to full data, pai
 improve against random. A closing section says how much pairing narrows the intervals against
 treating the runs as unpaired. Plots: PSNR against keep ratio per benchmark (each method and band a
 line with 95% error bars, random dashed, full a horizontal line), each method's paired gain over
-random against keep ratio, and the training loss of each arm's first seed. study_images.csv keeps
-every image's PSNR, so all of it can be recomputed.
+random against keep ratio, the yardstick (``yardstick.png`` and its section: random against full data
+at each ratio, with the std of the paired differences) and the training loss of each arm's first
+seed. study_images.csv keeps every image's PSNR, so all of it can be recomputed.
 """
 
 from __future__ import annotations
@@ -131,6 +132,77 @@ def pairing_gain(results: list[dict], benchmarks: list[str]) -> tuple[list[float
     return ratios, len(ratios)
 
 
+def yardstick(results: list[dict], bench: str) -> list[tuple[str, float, Difference, float | None]]:
+    """Random at each keep ratio against full data of its budget: (label, ratio, Δ full, std of the paired differences).
+
+    The yardstick of a regime: a rule can only show that it helps where random data of its size is
+    measurably below full data, i.e. where this Δ full is negative beyond its interval.
+    """
+    seeds, rows = by_seed(results, bench), []
+    for arm, record in {r['arm']: r for r in results if r['method'] == 'random'}.items():
+        full = full_reference(record)
+        if full not in seeds:
+            continue
+        diff = paired_difference(seeds[arm], seeds[full])
+        shared = sorted(set(seeds[arm]) & set(seeds[full]))
+        spread = float(np.std([seeds[arm][s] - seeds[full][s] for s in shared], ddof=1)) if len(shared) > 1 else None
+        rows.append((arm, float(record['keep_ratio']), diff, spread))
+    return sorted(rows, key=lambda row: (row[0].partition('~')[2], row[1]))
+
+
+def yardstick_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+    """The yardstick section of study.md: how far each random subset is below full data, against its noise."""
+    if not any(yardstick(results, bench) for bench in benchmarks):
+        return []
+    lines = ['## Yardstick: random subsets against full data', '',
+             'Δ full of random at each keep ratio (paired by seed, 95% interval, seeds won), the std of the '
+             'per-seed differences, and the gap |Δ| over that std: where Δ full is clearly below 0, the amount of '
+             'data matters and a selection rule has room to show a gain.', '']
+    for bench in benchmarks:
+        rows = yardstick(results, bench)
+        if not rows:
+            continue
+        lines += [f'### {bench}', '', '| arm | Δ full | std of differences | gap / std |', '|---|---|---|---|']
+        for arm, _, diff, spread in rows:
+            ratio = f'{abs(diff.mean) / spread:.1f}' if spread else ''
+            lines.append(f"| {arm} | {diff.text()} | {'' if spread is None else f'{spread:.3f}'} | {ratio} |")
+        lines.append('')
+    return lines
+
+
+def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bool:
+    """Δ full of random against keep ratio, one line per benchmark, with 95% intervals (the regime's yardstick)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    drawn = False
+    for number, bench in enumerate(benchmarks):
+        rows = [row for row in yardstick(results, bench) if '~' not in row[0] or row[0].endswith(
+            _budget({'iters': max(int(r.get('iters') or 0) for r in results)}))]
+        if not rows:
+            continue
+        shift = 1 + 0.02 * (number - len(benchmarks) / 2)  # benchmarks side by side at each ratio
+        ax.errorbar([row[1] * shift for row in rows], [row[2].mean for row in rows],
+                    yerr=[row[2].half_width or 0.0 for row in rows], marker='o', capsize=3, label=bench)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.axhline(0, color='k', linewidth=1, label='full data')
+    ax.set_xscale('log')
+    ax.set_xlabel('keep ratio (random subset)')
+    ax.set_ylabel('PSNR against full data (dB)')
+    ax.set_title('yardstick: random subsets, mean paired difference and 95% interval over seeds', fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def iterations_md(results: list[dict], benchmarks: list[str]) -> list[str]:
     """With several budgets: each arm's PSNR at each budget, and the smallest budget reaching full data's best."""
     budgets = sorted({int(r.get('iters') or 0) for r in results})
@@ -176,6 +248,7 @@ def study_md(results: list[dict], benchmarks: list[str]) -> str:
                      diffs[arm]['full'].text() if diffs[arm]['full'] else '', _images_cell(arm, record, images)]
             lines.append(f'| {arm} | ' + ' | '.join(cells) + ' |')
         lines.append('')
+    lines += yardstick_md(results, benchmarks)
     lines += iterations_md(results, benchmarks)
     ratios, count = pairing_gain(results, benchmarks)
     lines += ['## Pairing by seed', '']
@@ -330,6 +403,8 @@ def write_outputs(results: list[dict], root: Path, benchmarks: list[str]) -> dic
         for bench in benchmarks:
             written[f'iters_{bench}'] = root / f'psnr_vs_iters_{bench}.png'
             plot_iterations(results, bench, written[f'iters_{bench}'])
+    if plot_yardstick(results, benchmarks, root / 'yardstick.png'):
+        written['yardstick'] = root / 'yardstick.png'
     for method in sorted({r['method'] for r in results} - {'full', 'random'}):
         path = root / f'gain_vs_random_{method}.png'
         if plot_gain(results, method, benchmarks, path):
