@@ -4,7 +4,9 @@ Switching a fix off uses ``SRPRUNE_COMPAT_DISABLE``; everything runs in subproce
 fixes applied in this test process do not leak in.
 """
 
+import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -147,3 +149,33 @@ def test_seeded_shuffle_varies_the_data_order_with_manual_seed_only_when_asked()
     assert order(None) == torch.randperm(50, generator=generator).tolist()  # BasicSR's order, untouched
     assert order(0) == order(0) and order(0) != order(1) and order(1, epoch=4) != order(1)
     assert sorted(order(7)) == list(range(50))
+
+
+FORK_WORKERS = '''
+import multiprocessing, sys
+multiprocessing.set_start_method(sys.argv[1])  # forkserver: Python 3.14's default, and a study run's
+import srprune_basicsr  # plugs in
+import torch
+from srprune_basicsr._basicsr import compat, hooks
+loader = torch.utils.data.DataLoader(list(range(8)), batch_size=4, num_workers=int(sys.argv[2]))
+registered = compat.fork_loader_workers in hooks.callbacks('train_loaders')
+if registered:
+    compat.fork_loader_workers(hooks.TrainLoaders({}, None, loader, None, [], 1, 1))
+print(registered, getattr(loader.multiprocessing_context, '_name', None), [b.tolist() for b in loader])
+'''
+
+
+@pytest.mark.parametrize('method,workers,disable,context', [
+    ('forkserver', 1, '', 'fork'),
+    ('forkserver', 1, 'fork_workers', 'None'),  # every epoch's new worker re-imports torch, basicsr, the plugin
+    ('spawn', 1, '', 'None'),                   # spawn set on purpose (BasicSR's --launcher pytorch) stays
+    ('forkserver', 0, '', 'None')])
+def test_train_loader_workers_start_by_fork_under_forkserver(method: str, workers: int, disable: str,
+                                                             context: str) -> None:
+    env = {**os.environ, 'SRPRUNE_COMPAT_DISABLE': disable}
+    proc = subprocess.run([sys.executable, '-c', FORK_WORKERS, method, str(workers)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    registered, made, batches = proc.stdout.strip().split(' ', 2)
+    assert registered == str(not disable) and made == context
+    assert batches == '[[0, 1, 2, 3], [4, 5, 6, 7]]'  # the same data either way

@@ -12,7 +12,9 @@ GFPGAN-style training also needs ``jpeg_quality`` (current OpenCV refuses basics
 quality), ``adam_betas`` (torch 2's Adam refuses int/float betas) and ``fused_act_native``
 (basicsr's fused leaky ReLU has only a CUDA kernel, which a pip-installed basicsr does not build).
 Repos pinned to basicsr 1.3.4.9 (HAT) need ``moved_names``: the colour conversions 1.4.2 moved from
-``matlab_functions`` to ``color_util`` are importable from their old module again.
+``matlab_functions`` to ``color_util`` are importable from their old module again. Where a process's
+start method is forkserver (Python 3.14's default, and any process a forkserver started),
+``fork_workers`` starts the train loader's workers by fork: BasicSR starts new ones every epoch.
 """
 
 from __future__ import annotations
@@ -266,6 +268,25 @@ def spawn_safe(dataset: Any, dataset_opt: dict) -> Any:
     if '__reduce_ex__' not in vars(cls) and '__reduce__' not in vars(cls) and '__getstate__' not in vars(cls):
         cls.__reduce_ex__ = _reduce_dataset
     return dataset
+
+
+def fork_loader_workers(loaders: Any) -> None:
+    """Train-loader callback: workers by fork where the process's default start method is forkserver.
+
+    BasicSR's train loader has no persistent workers, so every epoch starts new ones. Under forkserver
+    each new worker unpickles the dataset and imports torch, basicsr and the plugin afresh: seconds per
+    epoch, which a pruned set of a few iterations per epoch pays every few iterations (it tripled a
+    10% run's time per iteration). Fork hands the worker the imported modules at no cost, and BasicSR's
+    ``worker_init_fn`` seeds it as before, so the data are the same. A spawn set on purpose (BasicSR's
+    ``--launcher pytorch``) or a context the loader names is left alone.
+    """
+    import multiprocessing
+
+    loader = loaders.train_loader
+    if (loader.num_workers > 0 and loader.multiprocessing_context is None
+            and multiprocessing.get_start_method(allow_none=True) == 'forkserver'
+            and 'fork' in multiprocessing.get_all_start_methods()):
+        loader.multiprocessing_context = 'fork'
 
 
 def _lmdb_get_utf8(self: Any, filepath: Any, client_key: str) -> bytes | None:
@@ -609,6 +630,8 @@ def apply() -> None:
         BaseModel.model_to_device = _patched_model_to_device
     if enabled('spawn_workers'):
         hooks.register('dataset', spawn_safe, order=0)
+    if enabled('fork_workers'):
+        hooks.register('train_loaders', fork_loader_workers)
     if enabled('slurm_launcher'):
         basicsr.utils.dist_util._init_dist_slurm = _patched_init_dist_slurm
     if enabled('pool_models_cpu'):
