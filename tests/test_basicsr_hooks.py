@@ -38,7 +38,7 @@ def test_builders_are_wrapped_once_and_callbacks_run_in_order(monkeypatch: pytes
 def test_every_fix_has_a_switch() -> None:
     assert set(FIXES) == {'functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'spawn_workers',
                           'utf8_keys', 'pool_models_cpu', 'slurm_launcher', 'atomic_saves', 'moved_names',
-                          'jpeg_quality', 'adam_betas', 'fused_act_native', 'fork_workers',
+                          'jpeg_quality', 'adam_betas', 'fused_act_native', 'fork_workers', 'distutils_version',
                           'epoch_count', 'resume_epoch', 'seeded_shuffle'}
     assert all(enabled(name) for name in FIXES)
     with pytest.raises(ValueError, match='unknown fix'):

@@ -179,3 +179,26 @@ def test_train_loader_workers_start_by_fork_under_forkserver(method: str, worker
     registered, made, batches = proc.stdout.strip().split(' ', 2)
     assert registered == str(not disable) and made == context
     assert batches == '[[0, 1, 2, 3], [4, 5, 6, 7]]'  # the same data either way
+
+
+NO_DISTUTILS = '''
+import sys
+class NoDistutils:  # Python 3.12 and later have no distutils
+    def find_spec(self, name, path=None, target=None):
+        if name == 'distutils' or name.startswith('distutils.'):
+            raise ImportError(f'No module named {name!r}')
+sys.meta_path.insert(0, NoDistutils())
+import srprune_basicsr  # noqa: F401  (the shims, then basicsr)
+from basicsr.archs.arch_util import LooseVersion
+print(LooseVersion('0.29.1') >= LooseVersion('0.9.0'), LooseVersion('1.10') > '1.9')
+'''
+
+
+@pytest.mark.parametrize('disable,ok', [('', True), ('distutils_version', False)])
+def test_basicsr_imports_without_distutils(disable: str, ok: bool) -> None:
+    env = {**os.environ, 'SRPRUNE_COMPAT_DISABLE': disable, 'SRPRUNE_AUTOLOAD': '0'}
+    proc = subprocess.run([sys.executable, '-c', NO_DISTUTILS], capture_output=True, text=True, env=env, timeout=300)
+    if ok:
+        assert proc.returncode == 0 and proc.stdout.split() == ['True', 'True'], proc.stderr[-2000:]
+    else:
+        assert proc.returncode == 1 and "No module named 'distutils'" in proc.stderr

@@ -83,7 +83,7 @@ run() {
     "${PREPARE[@]}" --workers "$workers"
   for b in Set5 Set14 BSD100; do
     [ -d "datasets/$b" ] || "$PY" -m srprune_basicsr prepare --benchmark --hr "$PACK/data/$b" --out "datasets/$b" \
-      --scales 2 --workers "$workers"
+      --scales 2
   done
   mkdir -p scores && cp "$PACK/scores/loss_value.csv" "$PACK/scores/sobel.csv" scores/
   "$PY" - "$STUDY" <<'PY'

@@ -12,7 +12,8 @@ GFPGAN-style training also needs ``jpeg_quality`` (current OpenCV refuses basics
 quality), ``adam_betas`` (torch 2's Adam refuses int/float betas) and ``fused_act_native``
 (basicsr's fused leaky ReLU has only a CUDA kernel, which a pip-installed basicsr does not build).
 Repos pinned to basicsr 1.3.4.9 (HAT) need ``moved_names``: the colour conversions 1.4.2 moved from
-``matlab_functions`` to ``color_util`` are importable from their old module again. Where a process's
+``matlab_functions`` to ``color_util`` are importable from their old module again. On Python 3.12+,
+which has no distutils, ``distutils_version`` provides the ``LooseVersion`` basicsr imports. Where a process's
 start method is forkserver (Python 3.14's default, and any process a forkserver started),
 ``fork_workers`` starts the train loader's workers by fork: BasicSR starts new ones every epoch.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -54,6 +56,53 @@ def install_functional_tensor_shim() -> None:
     shim = types.ModuleType(name)
     shim.__dict__.update({k: v for k, v in vars(_functional_tensor).items() if not k.startswith('__')})
     sys.modules[name] = shim
+
+
+@functools.total_ordering
+class LooseVersion:
+    """Enough of ``distutils.version.LooseVersion`` for basicsr: numbers compare as numbers, words as words."""
+
+    def __init__(self, text: str) -> None:
+        self.text = str(text)
+        parts = [p for p in re.split(r'(\d+|[a-z]+|\.)', self.text.lower()) if p and p != '.']
+        self.version = [int(p) if p.isdigit() else p for p in parts]
+
+    def _key(self) -> list[tuple[int, Any]]:
+        return [(0, p) if isinstance(p, int) else (1, p) for p in self.version]
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == _as_version(other)._key()
+
+    def __lt__(self, other: object) -> bool:
+        return self._key() < _as_version(other)._key()
+
+    __hash__ = None  # mutable like distutils' own
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _as_version(value: object) -> LooseVersion:
+    return value if isinstance(value, LooseVersion) else LooseVersion(str(value))
+
+
+def install_distutils_version_shim() -> None:
+    """Provide ``distutils.version.LooseVersion`` where Python has no distutils (3.12 and later).
+
+    basicsr.archs.arch_util imports it at import time, so ``import basicsr`` fails on Python 3.12+
+    unless setuptools happens to stand in for distutils. basicsr uses it to compare torchvision
+    versions only. A real distutils (Python 3.11, or setuptools' copy) is left in place.
+    """
+    try:
+        import distutils.version  # noqa: F401
+        return
+    except ImportError:
+        pass
+    package, version = types.ModuleType('distutils'), types.ModuleType('distutils.version')
+    version.LooseVersion = LooseVersion
+    package.version = version
+    package.__path__ = []
+    sys.modules.update({'distutils': package, 'distutils.version': version})
 
 
 def checkpoint_map_location() -> Callable[[Any, Any], Any] | str:
@@ -607,9 +656,11 @@ def restore_moved_names() -> None:
 
 
 def install_shim() -> None:
-    """The fix that must precede ``import basicsr``."""
+    """The fixes that must precede ``import basicsr``."""
     if enabled('functional_tensor'):
         install_functional_tensor_shim()
+    if enabled('distutils_version'):
+        install_distutils_version_shim()
 
 
 def apply() -> None:

@@ -9,7 +9,8 @@ import os
 
 VERSION_FIXES = ('functional_tensor', 'cpu_resume', 'gloo_launcher', 'weights_only', 'spawn_workers', 'utf8_keys',
                  'pool_models_cpu', 'slurm_launcher', 'atomic_saves',
-                 'jpeg_quality', 'adam_betas', 'fused_act_native', 'moved_names', 'fork_workers')
+                 'jpeg_quality', 'adam_betas', 'fused_act_native', 'moved_names', 'fork_workers',
+                 'distutils_version')
 SEMANTICS_FIXES = ('epoch_count', 'resume_epoch', 'seeded_shuffle')
 FIXES = VERSION_FIXES + SEMANTICS_FIXES
 
