@@ -4,6 +4,7 @@ import csv
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -37,5 +38,10 @@ def test_the_gpu_study_script_packs_and_runs_at_a_tiny_budget(tiny_data: Path, t
     assert {r['arm'] for r in rows} == {'full', 'random@0.1', 'random@0.25', 'lv_per_source@0.1+0.3', 'sobel@0.25'}
     assert {r['benchmark'] for r in rows} == {'Set5', 'Set14', 'BSD100'} and all(float(r['psnr']) > 10 for r in rows)
     md = (out / 'study.md').read_text()
-    assert '| lv_per_source@0.1+0.3 |' in md and (out / 'psnr_vs_ratio_BSD100.png').stat().st_size > 5_000
-    assert (out / 'study_images.csv').is_file() and '5 runs' in (out / 'log.txt').read_text()
+    assert '| lv_per_source@0.1+0.3 |' in md and (out / 'study_images.csv').is_file()
+    with tarfile.open(out / 'plots.tar') as plots:
+        assert {'./psnr_vs_ratio_BSD100.png', './yardstick.png', './gain_vs_random_sobel.png'} <= set(plots.getnames())
+    assert '5 runs' in (out / 'log.txt').read_text() and len(list(out.iterdir())) <= 8  # what a device call returns
+    one = subprocess.run(['bash', script, 'pack', str(data)], env={**env, 'SCORES': 'x.csv'}, capture_output=True,
+                         text=True)
+    assert one.returncode == 2 and 'give both SCORES and SOBEL, or neither' in one.stderr

@@ -96,7 +96,8 @@ def test_the_yardstick_puts_random_against_full_with_the_noise_of_the_difference
                 'seed': seed, 'iters': 0,
                 'benchmarks': {'B': {'psnr': 30 + 0.05 * seed + offset + (noise[seed] if offset else 0), 'ssim': 0.9}}}
                for arm, offset in offsets.items() for seed in range(3)]
-    rows = yardstick(results, 'B')
+    lonely = {**results[0], 'arm': 'random@0.02', 'method': 'random', 'keep_ratio': 0.02, 'seed': 7}
+    rows = yardstick([*results, lonely], 'B')  # a run with no full partner yet (another shard) is left out
     assert [(arm, ratio) for arm, ratio, _, _ in rows] == [('random@0.1', 0.1), ('random@0.5', 0.5)]
     arm, _, diff, spread = rows[0]
     assert diff.mean == pytest.approx(-0.10) and diff.high < 0 and spread == pytest.approx(0.002)

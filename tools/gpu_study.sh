@@ -2,10 +2,11 @@
 # One GPU study in one device call: options/study/gpu_edsr_t91_x2.yml, every run in one wave.
 #
 #   here, once:   bash tools/gpu_study.sh wheels            cp312 wheels the bare GPU machine lacks -> .gpu/whl
+#                                                           (basicsr, lmdb, addict; this package runs from the tree)
 #                 bash tools/gpu_study.sh pack DATA_DIR     HR images of T91, Set5, Set14, BSD100 -> .gpu/data,
 #                                                           loss-value and sobel scores (made here, on CPU) -> .gpu/scores
 #   there:        bash tools/gpu_study.sh run               install the wheels, prepare the data, run the study
-#                                                           (one shard per run), tables and plots -> $OUT
+#                                                           (one shard per run), tables, plots.tar -> $OUT
 # The device tool carries .gpu (git-ignored; about 25 MB): run(command="bash tools/gpu_study.sh run", carry=[".gpu"]).
 # pack reuses scores made before with SCORES=path/to/scores.csv and SOBEL=path/to/scores.csv (e.g. the CPU
 # study's, from tools/prepare_cpu_edsr_study.sh), else trains the SRCNN proxy (PROXY_ITERS, 400) and scores.
@@ -18,29 +19,38 @@ STUDY=$REPO/options/study/gpu_edsr_t91_x2.yml
 PREPARE=(--scales 2 --crop 48 --step 192 --thresh 24 --lmdb)  # the CPU study's pool: the scores' keys match
 PY=${PYTHON:-python3}
 
-wheels() {
-  mkdir -p "$PACK/whl"
+wheels() {  # this package itself runs from the working tree that travels (PYTHONPATH), not from a wheel
+  rm -rf "$PACK/whl" && mkdir -p "$PACK/whl"
   "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d "$PACK/whl" lmdb addict
-  "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$PACK/whl" basicsr==1.4.2 "$REPO"
+  "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$PACK/whl" basicsr==1.4.2
 }
 
 pack() {
   local data=${1:?pack needs the folder holding T91/ Set5/ Set14/ BSD100/}
-  local scratch
-  scratch=$(mktemp -d)
   for set in T91 Set5 Set14 BSD100; do
     mkdir -p "$PACK/data/$set" && cp "$data/$set/HR"/* "$PACK/data/$set/"
   done
   mkdir -p "$PACK/scores"
-  if [ -n "${SCORES:-}" ] && [ -n "${SOBEL:-}" ]; then
+  if [ -n "${SCORES:-}${SOBEL:-}" ]; then
+    [ -n "${SCORES:-}" ] && [ -n "${SOBEL:-}" ] || { echo "give both SCORES and SOBEL, or neither" >&2; return 2; }
     cp "$SCORES" "$PACK/scores/loss_value.csv" && cp "$SOBEL" "$PACK/scores/sobel.csv"
     return
   fi
-  (cd "$scratch" && srprune prepare --hr "$PACK/data/T91" --out pool "${PREPARE[@]}" >/dev/null &&
-    srprune prepare --benchmark --hr "$PACK/data/Set5" --out Set5 --scales 2 >/dev/null &&
-    "$PY" - "$REPO" "${PROXY_ITERS:-400}" <<'PY'
+  local scratch
+  scratch=$(mktemp -d)
+  score_here "$scratch"
+  cp "$scratch/experiments/score_loss_value/scores.csv" "$PACK/scores/loss_value.csv"
+  cp "$scratch/experiments/score_sobel/scores.csv" "$PACK/scores/sobel.csv"
+  rm -rf "$scratch"
+}
+
+score_here() {  # in folder $1: the pool, the SRCNN proxy, its loss-value scores and sobel scores
+  cd "$1"
+  srprune prepare --hr "$PACK/data/T91" --out pool "${PREPARE[@]}" >/dev/null
+  srprune prepare --benchmark --hr "$PACK/data/Set5" --out Set5 --scales 2 >/dev/null
+  "$PY" - "$REPO" "${PROXY_ITERS:-400}" <<'PY'
 import sys, yaml
 repo, iters = sys.argv[1], int(sys.argv[2])
 gt, lq = 'pool/HR_sub.lmdb', 'pool/LR_bicubic_X2_sub.lmdb'
@@ -62,19 +72,18 @@ for name, template in (('loss_value', 'score_SRCNN_x2'), ('sobel', 'score_sobel_
         score['network_g'] = proxy['network_g']
     open(f'{name}.yml', 'w').write(yaml.safe_dump(score, sort_keys=False))
 PY
-    srprune train -opt proxy.yml >/dev/null && srprune score -opt loss_value.yml >/dev/null &&
-    srprune score -opt sobel.yml >/dev/null)
-  cp "$scratch/experiments/score_loss_value/scores.csv" "$PACK/scores/loss_value.csv"
-  cp "$scratch/experiments/score_sobel/scores.csv" "$PACK/scores/sobel.csv"
-  rm -rf "$scratch"
+  srprune train -opt proxy.yml >/dev/null
+  srprune score -opt loss_value.yml >/dev/null
+  srprune score -opt sobel.yml >/dev/null
+  cd - >/dev/null
 }
 
 run() {
   local work=${WORK:-/tmp/gpu_study} out=${OUT:-${WORK:-/tmp/gpu_study}/out} started=$SECONDS
   if compgen -G "$PACK/whl/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PACK"/whl/*.whl
-    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
   fi
+  export PYTHONPATH=$REPO:/tmp/site${PYTHONPATH:+:$PYTHONPATH}  # this package from the working tree
   mkdir -p "$work" "$out" && cd "$work"
   ln -sfn "$REPO/options" options
   local workers
@@ -98,8 +107,9 @@ PY
   echo "prepared in $((SECONDS - started)) s"
   local runs
   # the study folder is claimed once here, before the shards start side by side
-  runs=$("$PY" -c "from srprune_basicsr.study.runner import Study, load_study
-s = Study(load_study('study.yml')); s.claim_root(); s.check_inputs(); print(len(s.pairs()))")
+  "$PY" -c "from srprune_basicsr.study.runner import Study, load_study
+s = Study(load_study('study.yml')); s.claim_root(); s.check_inputs(); open('runs.txt', 'w').write(str(len(s.pairs())))"
+  runs=$(cat runs.txt)
   local pids=()
   for i in $(seq 0 $((runs - 1))); do
     OMP_NUM_THREADS=1 "$PY" -m srprune_basicsr study -opt study.yml --shard "$i/$runs" >"shard_$i.log" 2>&1 &
@@ -107,11 +117,12 @@ s = Study(load_study('study.yml')); s.claim_root(); s.check_inputs(); print(len(
   done
   local failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-  "$PY" -m srprune_basicsr study -opt study.yml >study.log 2>&1 || failed=1  # the complete tables, once
+  # the complete tables once, from the finished runs (--tables trains nothing, so a failed shard costs no time)
+  "$PY" -m srprune_basicsr study -opt study.yml --tables >study.log 2>&1 || failed=1
   local root
   root=studies/$("$PY" -c "import yaml; print(yaml.safe_load(open('study.yml'))['name'])")
   cp "$root/study.csv" "$root/study_images.csv" "$root/study.md" "$out/" 2>/dev/null || true
-  cp "$root"/psnr_vs_ratio_*.png "$out/" 2>/dev/null || true
+  (cd "$root" && tar -cf "$out/plots.tar" ./*.png) 2>/dev/null || true  # one file: at most 8 come back
   { echo "$runs runs, $((SECONDS - started)) s in all"; cat study.log; tail -n 20 shard_*.log; } >"$out/log.txt"
   echo "$runs runs in $((SECONDS - started)) s -> $out"
   return $failed

@@ -54,7 +54,10 @@ def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
     study = Study(load_study(args.opt), args.root)
     if shard != (0, 1):
         print(f'study shard {shard[0]}/{shard[1]}')
-    study.run(shard=shard, arms=args.arms)
+    if args.tables:
+        study.tables()
+    else:
+        study.run(shard=shard, arms=args.arms)
     print(f'study -> {study.root}/study.md (+ study.csv, psnr_vs_ratio_*.png, training_curves.png)')
     return 0
 
@@ -71,4 +74,6 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument('--arms', nargs='+', default=None, metavar='PATTERN',
                    help='run only the arms whose label matches a pattern (e.g. full "random@*"), such as the random '
                    'yardstick before any rule; the tables still count every finished run')
+    p.add_argument('--tables', action='store_true',
+                   help='only write the tables and plots from the runs finished so far (train nothing)')
     p.set_defaults(func=cmd_study)

@@ -160,7 +160,7 @@ def check_scratch(path: Path, inputs: list, kind: str) -> None:
 
 def write_marker(folder: Path, kind: str) -> None:
     record = {'tool': TOOL, 'kind': kind, 'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}
-    (folder / MARKER).write_text(json.dumps(record) + '\n')
+    atomic_write_text(folder / MARKER, json.dumps(record) + '\n')  # a process starting beside never reads it half
 
 
 @contextmanager

@@ -209,7 +209,7 @@ class Study:
             return pairs
         labels = list(dict.fromkeys(arm.label for arm, _ in pairs))
         for pattern in arms:
-            if not fnmatch.filter(labels, pattern):
+            if not any(fnmatch.fnmatchcase(label, pattern) for label in labels):
                 raise ValueError(f'--arms {pattern!r} matches no arm of this study; its arms: {labels}')
         return [(arm, seed) for arm, seed in pairs if any(fnmatch.fnmatchcase(arm.label, p) for p in arms)]
 
@@ -256,12 +256,15 @@ class Study:
         inputs = [data.get('dataroot_gt'), data.get('dataroot_lq'), *self.study['benchmarks'].values(),
                   *(spec[k] for spec in distilled_sets(self.study).values() for k in ('dataroot_gt', 'dataroot_lq'))]
         check_apart(self.root, inputs, option='the study folder')
-        if self.root.exists() and any(self.root.iterdir()) and not made_by_us(self.root, kind='study'):
-            raise UnsafeOutputError(f'{self.root}: the study folder holds files srprune did not put there (no '
-                                    f'{MARKER} of a study inside); choose an empty or new --root')
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not made_by_us(self.root, kind='study'):
-            write_marker(self.root, 'study')
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.root.parent / f'.{self.root.name}.claim', 'w') as claim:
+            fcntl.flock(claim, fcntl.LOCK_EX)  # shards started together: one makes and marks the folder
+            if self.root.exists() and any(self.root.iterdir()) and not made_by_us(self.root, kind='study'):
+                raise UnsafeOutputError(f'{self.root}: the study folder holds files srprune did not put there (no '
+                                        f'{MARKER} of a study inside); choose an empty or new --root')
+            self.root.mkdir(exist_ok=True)
+            if not made_by_us(self.root, kind='study'):
+                write_marker(self.root, 'study')
 
     def check_inputs(self, shard: tuple[int, int] = (0, 1), arms: list[str] | None = None) -> None:
         """Every input an unfinished run of this shard reads is checked before the first run trains.
@@ -272,8 +275,10 @@ class Study:
         not after hours of other arms.
         """
         chosen = self.chosen_pairs(arms)
-        needs_distilled = arms is None or any(arm.method == 'distilled' for arm, _ in chosen)
-        for name, spec in distilled_sets(self.study).items() if needs_distilled else ():
+        needed = {arm.source for arm, _ in chosen if arm.method == 'distilled'}
+        for name, spec in distilled_sets(self.study).items():
+            if arms is not None and name not in needed:
+                continue
             for key in ('dataroot_gt', 'dataroot_lq'):
                 where = f"distilled:{name + ':' if name else ''}{key}"
                 if not Path(spec[key]).exists():
@@ -322,6 +327,10 @@ class Study:
             if log:
                 scores = ', '.join(f"{b} {v['psnr']:.3f}" for b, v in record['benchmarks'].items())
                 print(f'{arm.label} seed {seed}: {scores}', flush=True)
+        return self.tables(log)
+
+    def tables(self, log: bool = True) -> list[dict]:
+        """Table every finished run in the folder (all shards' results, each checked); train nothing."""
         from srprune_basicsr.study.tables import write_outputs
 
         results = []

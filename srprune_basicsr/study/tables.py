@@ -144,10 +144,13 @@ def yardstick(results: list[dict], bench: str) -> list[tuple[str, float, Differe
         if full not in seeds:
             continue
         diff = paired_difference(seeds[arm], seeds[full])
+        if diff is None:  # no seed in common yet (shards still running)
+            continue
         shared = sorted(set(seeds[arm]) & set(seeds[full]))
         spread = float(np.std([seeds[arm][s] - seeds[full][s] for s in shared], ddof=1)) if len(shared) > 1 else None
         rows.append((arm, float(record['keep_ratio']), diff, spread))
-    return sorted(rows, key=lambda row: (row[0].partition('~')[2], row[1]))
+    iters = {r['arm']: int(r.get('iters') or 0) for r in results}
+    return sorted(rows, key=lambda row: (iters[row[0]], row[1]))
 
 
 def yardstick_md(results: list[dict], benchmarks: list[str]) -> list[str]:
@@ -177,11 +180,11 @@ def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bo
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    largest = _budget({'iters': max(int(r.get('iters') or 0) for r in results)})  # '' with one budget
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     drawn = False
     for number, bench in enumerate(benchmarks):
-        rows = [row for row in yardstick(results, bench) if '~' not in row[0] or row[0].endswith(
-            _budget({'iters': max(int(r.get('iters') or 0) for r in results)}))]
+        rows = [row for row in yardstick(results, bench) if '~' not in row[0] or row[0].endswith(largest)]
         if not rows:
             continue
         shift = 1 + 0.02 * (number - len(benchmarks) / 2)  # benchmarks side by side at each ratio
@@ -195,7 +198,8 @@ def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bo
     ax.set_xscale('log')
     ax.set_xlabel('keep ratio (random subset)')
     ax.set_ylabel('PSNR against full data (dB)')
-    ax.set_title('yardstick: random subsets, mean paired difference and 95% interval over seeds', fontsize=10)
+    at = f' at {largest[1:]}' if largest else ''
+    ax.set_title(f'yardstick{at}: random subsets, mean paired difference and 95% interval over seeds', fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
