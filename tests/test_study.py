@@ -60,6 +60,17 @@ def test_shipped_study_options_load() -> None:
     assert study['seeds'] == [0, 1, 2] and study['keep_ratios'] == [0.1, 0.25, 0.5, 0.75]
     assert study['budget']['total_iter'] == [600, 1200] and study['methods']['dynamic_uncertainty']['keep_ratios'] == [
         0.5, 0.75]
+    calibrated = load_study(REPO / 'options' / 'study' / 'cpu_edsr_x2.yml')
+    labels = [arm.label for arm in expand_arms(calibrated, {'pixel': 91 / 504})]
+    assert len(labels) == 16 and labels[:8] == ['full', 'random@0.02', 'random@0.05', 'random@0.1', 'random@0.25',
+                                                'random@0.5', 'random@0.75', 'random@0.180556']
+    confirm = load_study(REPO / 'options' / 'study' / 'cpu_edsr_x2_confirm.yml')
+    assert confirm['seeds'] == [3, 4, 5] and not set(confirm['seeds']) & set(calibrated['seeds'])
+    for key in ('network_g', 'data', 'budget', 'benchmarks', 'train_options'):
+        assert confirm[key] == calibrated[key], key  # the same runs but for the seeds
+    gpu = load_study(REPO / 'options' / 'study' / 'gpu_edsr_t91_x2.yml')
+    assert [arm.label for arm in expand_arms(gpu)] == ['full', 'random@0.1', 'random@0.25', 'lv_per_source@0.1+0.3',
+                                                       'sobel@0.25']
 
 
 def test_bad_study_options_fail_clearly(tmp_path: Path) -> None:
