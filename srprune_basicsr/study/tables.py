@@ -195,16 +195,24 @@ def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bo
         plt.close(fig)
         return False
     ax.axhline(0, color='k', linewidth=1, label='full data')
-    ax.set_xscale('log')
-    ax.set_xlabel('keep ratio (random subset)')
-    ax.set_ylabel('PSNR against full data (dB)')
     at = f' at {largest[1:]}' if largest else ''
-    ax.set_title(f'yardstick{at}: random subsets, mean paired difference and 95% interval over seeds', fontsize=10)
+    _finish_difference_plot(fig, ax, 'keep ratio (random subset)', 'PSNR against full data (dB)',
+                            f'yardstick{at}: random subsets', path)
+    return True
+
+
+def _finish_difference_plot(fig: object, ax: object, xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """Axes, title and file of a plot of paired differences against keep ratio (log scale)."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xscale('log')
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f'{title}: mean paired difference and 95% interval over seeds', fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return True
 
 
 def iterations_md(results: list[dict], benchmarks: list[str]) -> list[str]:
@@ -328,14 +336,7 @@ def plot_gain(results: list[dict], method: str, benchmarks: list[str], path: Pat
         plt.close(fig)
         return False
     ax.axhline(0, color='k', linewidth=1)
-    ax.set_xscale('log')
-    ax.set_xlabel('keep ratio')
-    ax.set_ylabel('PSNR gain over random of the same size (dB)')
-    ax.set_title(f'{method}: mean paired difference and 95% interval over seeds', fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish_difference_plot(fig, ax, 'keep ratio', 'PSNR gain over random of the same size (dB)', method, path)
     return True
 
 
