@@ -6,9 +6,10 @@
 # enough that a random 10% (50 sub-images) is too little for the study's EDSR; with T91's usual
 # half-overlapping 96 px sub-images a random 10% held about 40% of the content and matched full data.
 # About 14 minutes beside two study shards (7 of them the distillation): the SRCNN proxy (400
-# iterations) and its loss-value scores, sobel scores (no network), the study's EDSR on the whole pool with a fixed-view PSNR snapshot of every sub-image every
-# 200 of its 2,000 iterations (dynamic uncertainty, J = 10), and a pixel-space distilled set of one
-# image per source image (30 matching iterations of the study's EDSR).
+# iterations) and its loss-value scores, sobel scores (no network), the study's EDSR on the whole pool
+# with a fixed-view PSNR snapshot of every sub-image every 200 of its 2,000 iterations (dynamic
+# uncertainty, J = 10), and a pixel-space distilled set of one image per source image (30 matching
+# iterations of the study's EDSR).
 set -euo pipefail
 DATA=${1:?give the folder holding T91/ Set5/ Set14/ BSD100/}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
