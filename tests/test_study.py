@@ -401,3 +401,11 @@ def test_arms_patterns_choose_the_runs_and_a_typo_is_refused(tiny_data: Path, tm
         runner.check_inputs()
     with pytest.raises(ValueError, match=r"--arms 'randm@\*' matches no arm of this study; its arms: \['full'"):
         runner.chosen_pairs(['randm@*'])
+
+
+def test_tables_without_a_finished_run_is_refused_and_writes_nothing(tiny_data: Path, tmp_path: Path) -> None:
+    study = {**_lr_study(tiny_data, tmp_path, 'not_run', total_iter=1), 'seeds': [0]}
+    (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
+    proc = run_cli(['study', '-opt', 'study.yml', '--tables'], tmp_path, timeout=300)
+    assert proc.returncode == 2 and 'no finished run of this study yet' in proc.stderr
+    assert not (tmp_path / 'studies').exists()

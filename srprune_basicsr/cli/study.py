@@ -55,7 +55,7 @@ def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
     if shard != (0, 1):
         print(f'study shard {shard[0]}/{shard[1]}')
     if args.tables:
-        study.tables()
+        study.tables(refuse_empty=True)
     else:
         study.run(shard=shard, arms=args.arms)
     print(f'study -> {study.root}/study.md (+ study.csv, psnr_vs_ratio_*.png, training_curves.png)')

@@ -329,10 +329,16 @@ class Study:
                 print(f'{arm.label} seed {seed}: {scores}', flush=True)
         return self.tables(log)
 
-    def tables(self, log: bool = True) -> list[dict]:
-        """Table every finished run in the folder (all shards' results, each checked); train nothing."""
+    def tables(self, log: bool = True, refuse_empty: bool = False) -> list[dict]:
+        """Table every finished run in the folder (all shards' results, each checked); train nothing.
+
+        ``refuse_empty`` (``--tables``): a study with no finished run is an error, and nothing is written.
+        """
         from srprune_basicsr.study.tables import write_outputs
 
+        if refuse_empty and not any(self.result_path(arm, seed).is_file() for arm, seed in self.pairs()):
+            raise FileNotFoundError(f'{self.root}: no finished run of this study yet, so no tables to write '
+                                    '(run the study first, or give its --root)')
         results = []
         for arm, seed in self.pairs():  # other shards' results too, each checked as this shard's were
             out = self.result_path(arm, seed)

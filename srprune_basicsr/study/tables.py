@@ -180,7 +180,7 @@ def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bo
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    largest = _budget({'iters': max(int(r.get('iters') or 0) for r in results)})  # '' with one budget
+    largest = _budget({'iters': max((int(r.get('iters') or 0) for r in results), default=0)})  # '' for one budget
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     drawn = False
     for number, bench in enumerate(benchmarks):
