@@ -22,12 +22,15 @@ def test_the_gpu_study_script_packs_and_runs_at_a_tiny_budget(tiny_data: Path, t
            'BATCH': '2', 'SEEDS': '0', 'NUM_GPU': '0'}
     env['PATH'] = f"{Path(sys.executable).parent}:{env['PATH']}"  # srprune of this environment
     script = str(REPO / 'tools' / 'gpu_study.sh')
+    unpacked = subprocess.run(['bash', script, 'run'], env=env, capture_output=True, text=True, timeout=60)
+    assert unpacked.returncode == 2 and "pack/data/T91/HR is missing: run 'bash tools/gpu_study.sh pack" in (
+        unpacked.stderr) and not (tmp_path / 'work').exists()
     packed = subprocess.run(['bash', script, 'pack', str(data)], env=env, capture_output=True, text=True, timeout=600)
     assert packed.returncode == 0, packed.stderr[-3000:]
     scores = {name: (tmp_path / 'pack' / 'scores' / f'{name}.csv').read_text().splitlines()
               for name in ('loss_value', 'sobel')}
     assert all(len(lines) > 16 for lines in scores.values())  # a header (and comments) and the 16 sub-images
-    assert sorted(p.name for p in (tmp_path / 'pack' / 'data' / 'T91').iterdir()) == sorted(
+    assert sorted(p.name for p in (tmp_path / 'pack' / 'data' / 'T91' / 'HR').iterdir()) == sorted(
         p.name for p in (tiny_data / 'hr_train').iterdir())
     ran = subprocess.run(['bash', script, 'run'], env=env, capture_output=True, text=True, timeout=1200)
     assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-2000:]

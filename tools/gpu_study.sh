@@ -9,14 +9,14 @@
 #                                                           (one shard per run), tables, plots.tar -> $OUT
 # The device tool carries .gpu (git-ignored; about 25 MB): run(command="bash tools/gpu_study.sh run", carry=[".gpu"]).
 # pack reuses scores made before with SCORES=path/to/scores.csv and SOBEL=path/to/scores.csv (e.g. the CPU
-# study's, from tools/prepare_cpu_edsr_study.sh), else trains the SRCNN proxy (PROXY_ITERS, 400) and scores.
+# study's), else runs tools/prepare_cpu_edsr_study.sh up to its scores (STAGE=scores; PROXY_ITERS shortens the proxy).
 # run takes ITERS, BATCH, SEEDS ("0 1 2"), NUM_GPU (1) and WORK (/tmp/gpu_study) from the environment: the suite runs
 # it on CPU at ITERS=2 (tests/test_gpu_study.py).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${PACK:-$REPO/.gpu}
 STUDY=$REPO/options/study/gpu_edsr_t91_x2.yml
-PREPARE=(--scales 2 --crop 48 --step 192 --thresh 24 --lmdb)  # the CPU study's pool: the scores' keys match
+# the pool and benchmarks are made by tools/prepare_cpu_edsr_study.sh, the CPU study's own, so the scores' keys match
 PY=${PYTHON:-python3}
 
 wheels() {  # this package itself runs from the working tree that travels (PYTHONPATH), not from a wheel
@@ -28,9 +28,9 @@ wheels() {  # this package itself runs from the working tree that travels (PYTHO
 }
 
 pack() {
-  local data=${1:?pack needs the folder holding T91/ Set5/ Set14/ BSD100/}
+  local data=${1:?pack needs the folder holding T91/ Set5/ Set14/ BSD100/, each with HR/}
   for set in T91 Set5 Set14 BSD100; do
-    mkdir -p "$PACK/data/$set" && cp "$data/$set/HR"/* "$PACK/data/$set/"
+    mkdir -p "$PACK/data/$set/HR" && cp "$data/$set/HR"/* "$PACK/data/$set/HR/"
   done
   mkdir -p "$PACK/scores"
   if [ -n "${SCORES:-}${SOBEL:-}" ]; then
@@ -38,62 +38,26 @@ pack() {
     cp "$SCORES" "$PACK/scores/loss_value.csv" && cp "$SOBEL" "$PACK/scores/sobel.csv"
     return
   fi
-  local scratch
+  local scratch  # the CPU study's own preparation, up to its scores
   scratch=$(mktemp -d)
-  score_here "$scratch"
-  cp "$scratch/experiments/score_loss_value/scores.csv" "$PACK/scores/loss_value.csv"
-  cp "$scratch/experiments/score_sobel/scores.csv" "$PACK/scores/sobel.csv"
+  (cd "$scratch" && STAGE=scores PYTHON="$PY" bash "$REPO/tools/prepare_cpu_edsr_study.sh" "$PACK/data" >/dev/null)
+  cp "$scratch/experiments/score_t91_x2/scores.csv" "$PACK/scores/loss_value.csv"
+  cp "$scratch/experiments/score_sobel_t91_x2/scores.csv" "$PACK/scores/sobel.csv"
   rm -rf "$scratch"
-}
-
-score_here() {  # in folder $1: the pool, the SRCNN proxy, its loss-value scores and sobel scores
-  cd "$1"
-  srprune prepare --hr "$PACK/data/T91" --out pool "${PREPARE[@]}" >/dev/null
-  srprune prepare --benchmark --hr "$PACK/data/Set5" --out Set5 --scales 2 >/dev/null
-  "$PY" - "$REPO" "${PROXY_ITERS:-400}" <<'PY'
-import sys, yaml
-repo, iters = sys.argv[1], int(sys.argv[2])
-gt, lq = 'pool/HR_sub.lmdb', 'pool/LR_bicubic_X2_sub.lmdb'
-proxy = yaml.safe_load(open(f'{repo}/srprune_basicsr/presets/demo/train_SRCNN_x2_demo.yml'))
-proxy['name'] = 'proxy'
-proxy['datasets']['train'].update(dataroot_gt=gt, dataroot_lq=lq, gt_size=48, num_worker_per_gpu=0,
-                                  batch_size_per_gpu=min(16, proxy['datasets']['train']['batch_size_per_gpu']))
-proxy['datasets']['val'].update(dataroot_gt='Set5/GTmod12', dataroot_lq='Set5/LRbicx2')
-proxy['train']['total_iter'] = iters
-proxy['val']['val_freq'] = iters
-proxy['logger'].update(save_checkpoint_freq=iters, use_tb_logger=False)
-open('proxy.yml', 'w').write(yaml.safe_dump(proxy, sort_keys=False))
-for name, template in (('loss_value', 'score_SRCNN_x2'), ('sobel', 'score_sobel_x2')):
-    score = yaml.safe_load(open(f'{repo}/options/score/{template}.yml'))
-    score['name'] = f'score_{name}'
-    score['dataset'].update(dataroot_gt=gt, dataroot_lq=lq)
-    if name == 'loss_value':
-        score['path']['pretrain_network_g'] = 'experiments/proxy/models/net_g_latest.pth'
-        score['network_g'] = proxy['network_g']
-    open(f'{name}.yml', 'w').write(yaml.safe_dump(score, sort_keys=False))
-PY
-  srprune train -opt proxy.yml >/dev/null
-  srprune score -opt loss_value.yml >/dev/null
-  srprune score -opt sobel.yml >/dev/null
-  cd - >/dev/null
 }
 
 run() {
   local work=${WORK:-/tmp/gpu_study} out=${OUT:-${WORK:-/tmp/gpu_study}/out} started=$SECONDS
+  for need in "$PACK"/data/{T91,Set5,Set14,BSD100}/HR "$PACK/scores/loss_value.csv" "$PACK/scores/sobel.csv"; do
+    [ -e "$need" ] || { echo "$need is missing: run 'bash tools/gpu_study.sh pack DATA_DIR' first" >&2; return 2; }
+  done
   if compgen -G "$PACK/whl/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PACK"/whl/*.whl
   fi
   export PYTHONPATH=$REPO:/tmp/site${PYTHONPATH:+:$PYTHONPATH}  # this package from the working tree
   mkdir -p "$work" "$out" && cd "$work"
   ln -sfn "$REPO/options" options
-  local workers
-  workers=$(nproc)
-  [ -d datasets/t91_x2 ] || "$PY" -m srprune_basicsr prepare --hr "$PACK/data/T91" --out datasets/t91_x2 \
-    "${PREPARE[@]}" --workers "$workers"
-  for b in Set5 Set14 BSD100; do
-    [ -d "datasets/$b" ] || "$PY" -m srprune_basicsr prepare --benchmark --hr "$PACK/data/$b" --out "datasets/$b" \
-      --scales 2
-  done
+  STAGE=data SRPRUNE="$PY -m srprune_basicsr" PYTHON="$PY" bash "$REPO/tools/prepare_cpu_edsr_study.sh" "$PACK/data"
   mkdir -p scores && cp "$PACK/scores/loss_value.csv" "$PACK/scores/sobel.csv" scores/
   "$PY" - "$STUDY" <<'PY'
 import os, sys, yaml

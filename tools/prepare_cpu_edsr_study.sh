@@ -13,13 +13,19 @@
 set -euo pipefail
 DATA=${1:?give the folder holding T91/ Set5/ Set14/ BSD100/}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-[ -d datasets/t91_x2 ] || srprune prepare --hr "$DATA/T91/HR" --out datasets/t91_x2 --scales 2 --crop 48 --step 192 \
-  --thresh 24 --lmdb
+SRPRUNE=${SRPRUNE:-srprune}  # the command; "python3 -m srprune_basicsr" where no console script is installed
+PY=${PYTHON:-python}
+STAGE=${STAGE:-all}          # data: pool and benchmarks | scores: and the loss-value and sobel scores | all
+# PROXY_ITERS (default: the demo preset's 400) shortens the proxy, for tests
+$SRPRUNE prepare --help >/dev/null  # the command works before anything is made
+[ -d datasets/t91_x2 ] || $SRPRUNE prepare --hr "$DATA/T91/HR" --out datasets/t91_x2 --scales 2 --crop 48 \
+  --step 192 --thresh 24 --lmdb
 for b in Set5 Set14 BSD100; do
-  [ -d "datasets/$b" ] || srprune prepare --benchmark --hr "$DATA/$b/HR" --out "datasets/$b" --scales 2
+  [ -d "datasets/$b" ] || $SRPRUNE prepare --benchmark --hr "$DATA/$b/HR" --out "datasets/$b" --scales 2
 done
-python - "$REPO" <<'PY'
-import sys, yaml
+[ "$STAGE" = data ] && exit 0
+PROXY_ITERS=${PROXY_ITERS:-} "$PY" - "$REPO" <<'PY'
+import os, sys, yaml
 from srprune_basicsr.formats.keys import root_keys, source_of
 repo = sys.argv[1]
 gt, lq = 'datasets/t91_x2/HR_sub.lmdb', 'datasets/t91_x2/LR_bicubic_X2_sub.lmdb'
@@ -31,6 +37,9 @@ proxy = yaml.safe_load(open(f'{repo}/srprune_basicsr/presets/demo/train_SRCNN_x2
 proxy['name'] = 'proxy_t91_x2'
 proxy['datasets']['train'].update(dataroot_gt=gt, dataroot_lq=lq, gt_size=48, num_worker_per_gpu=0)
 proxy['datasets']['val'].update(dataroot_gt='datasets/Set5/GTmod12', dataroot_lq='datasets/Set5/LRbicx2')
+if os.environ['PROXY_ITERS']:
+    iters = int(os.environ['PROXY_ITERS'])
+    proxy['train']['total_iter'] = proxy['val']['val_freq'] = proxy['logger']['save_checkpoint_freq'] = iters
 open('proxy.yml', 'w').write(yaml.safe_dump(proxy, sort_keys=False))
 score = yaml.safe_load(open(f'{repo}/options/score/score_SRCNN_x2.yml'))
 score['name'] = 'score_t91_x2'
@@ -68,8 +77,9 @@ distill['train']['total_iter'] = 30
 distill['logger'].update(save_checkpoint_freq=30, print_freq=5, use_tb_logger=False)
 open('distill.yml', 'w').write(yaml.safe_dump(distill, sort_keys=False))
 PY
-[ -f experiments/score_sobel_t91_x2/scores.csv ] || srprune score -opt sobel.yml
-[ -f experiments/proxy_t91_x2/models/net_g_latest.pth ] || srprune train -opt proxy.yml
-[ -f experiments/score_t91_x2/scores.csv ] || srprune score -opt score.yml
-[ -f experiments/du_t91_x2/scores_du.csv ] || srprune train -opt du.yml --auto_resume
-[ -f experiments/distill_pixel_t91_x2/distilled/distilled.json ] || srprune train -opt distill.yml
+[ -f experiments/score_sobel_t91_x2/scores.csv ] || $SRPRUNE score -opt sobel.yml
+[ -f experiments/proxy_t91_x2/models/net_g_latest.pth ] || $SRPRUNE train -opt proxy.yml
+[ -f experiments/score_t91_x2/scores.csv ] || $SRPRUNE score -opt score.yml
+[ "$STAGE" = scores ] && exit 0
+[ -f experiments/du_t91_x2/scores_du.csv ] || $SRPRUNE train -opt du.yml --auto_resume
+[ -f experiments/distill_pixel_t91_x2/distilled/distilled.json ] || $SRPRUNE train -opt distill.yml
