@@ -10,7 +10,7 @@ pool of T91 sub-images of 48 px (or scikit-image photos when ../shared is absent
 loader (batch 8, one worker), and times the first batch of each of --epochs epochs (median and
 range); the ratio is without / with the fix, measured in the same run.
 
-Usage:  python tools/bench_loader_workers.py [--epochs 5] [--work /tmp/bench_loader_workers]
+Usage:  python tools/bench_loader_workers.py [--epochs 5] [--work NEW_FOLDER]   (default: a new temporary folder)
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'
@@ -68,6 +68,7 @@ def make_pool(work: Path) -> Path:
 
 
 def epoch_starts(pool: Path, epochs: int, disable: str) -> list[float]:
+    """First-batch times of ``epochs`` epochs in a fresh forkserver process, with the fixes in ``disable`` off."""
     env = {**os.environ, 'SRPRUNE_COMPAT_DISABLE': disable, 'OMP_NUM_THREADS': '1'}
     proc = subprocess.run([sys.executable, '-c', CHILD, str(pool), str(epochs)], env=env, capture_output=True,
                           text=True, check=True)
@@ -77,10 +78,11 @@ def epoch_starts(pool: Path, epochs: int, disable: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--epochs', type=int, default=5)
-    parser.add_argument('--work', default='/tmp/bench_loader_workers')
+    parser.add_argument('--work', default=None, help='a new or empty folder for the pool (default: a temporary one)')
     args = parser.parse_args()
-    work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
+    work = Path(args.work or tempfile.mkdtemp(prefix='bench_loader_workers-'))
+    if work.exists() and any(work.iterdir()):
+        parser.error(f'--work {work} is not empty; give a new or empty folder')
     pool = make_pool(work)
     times = {name: epoch_starts(pool, args.epochs, disable) for name, disable in
              (('forkserver workers (fix off)', 'fork_workers'), ('fork workers (fork_workers)', ''))}
