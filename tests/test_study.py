@@ -409,3 +409,5 @@ def test_tables_without_a_finished_run_is_refused_and_writes_nothing(tiny_data: 
     proc = run_cli(['study', '-opt', 'study.yml', '--tables'], tmp_path, timeout=300)
     assert proc.returncode == 2 and 'no finished run of this study yet' in proc.stderr
     assert not (tmp_path / 'studies').exists()
+    proc = run_cli(['study', '-opt', 'study.yml', '--tables', '--arms', 'full'], tmp_path, timeout=300)
+    assert proc.returncode == 2 and '--arms and --shard do not apply to it' in proc.stderr

@@ -50,6 +50,9 @@ def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
     plug_in()
     from srprune_basicsr.study.runner import Study, load_study
 
+    if args.tables and (args.arms or args.shard):
+        raise ValueError('--tables writes the tables of every finished run and trains nothing: --arms and --shard '
+                         'do not apply to it')
     shard = args.shard or slurm_array_shard(os.environ) or (0, 1)
     study = Study(load_study(args.opt), args.root)
     if shard != (0, 1):
