@@ -104,7 +104,7 @@ def trained_options(checkpoint: str | os.PathLike) -> tuple[dict, Path] | None:
     return None
 
 
-PLUGIN_BLOCKS = ('prune_tracking', 'distill', 'imports')  # top-level blocks of a BasicSR option file
+PLUGIN_BLOCKS = ('prune_tracking', 'prune_online', 'distill', 'imports')  # top-level blocks of a BasicSR option file
 DATASET_BLOCKS = ('prune',)  # blocks inside datasets:<name>
 
 

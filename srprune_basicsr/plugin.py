@@ -4,7 +4,8 @@ The functional_tensor shim precedes the first ``import basicsr``; then the versi
 builder hooks and the semantics fixes (``_basicsr``); then the plugin's archs, datasets and models
 register with BasicSR's registries; last, the hook callbacks of the features register (``prune:``
 on every dataset type, the scale check of paired datasets, PSNR tracking on built models,
-TensorBoard score histograms, and the lock of a run's ``experiments/<name>`` after the option checks).
+TensorBoard score histograms, in-run pruning's sampler and model hooks, and the lock of a run's
+``experiments/<name>`` after the option checks).
 """
 
 from __future__ import annotations
@@ -46,13 +47,19 @@ def _plug() -> None:
     from srprune_basicsr._basicsr.runs import lock_run_folders
     from srprune_basicsr.data.pruned_dataset import apply_prune, check_prune_blocks
     from srprune_basicsr.formats.pairs import check_dataset_scale
+    from srprune_basicsr.online import model as online_model
+    from srprune_basicsr.online.options import check_online_block
+    from srprune_basicsr.online.sampler import attach_sampler
     from srprune_basicsr.report import tensorboard
     from srprune_basicsr.scoring import tracking
 
     hooks.register('options', check_option_names)
     hooks.register('options', check_prune_blocks)
+    hooks.register('options', check_online_block)
     hooks.register('options', lock_run_folders, order=90)  # after the checks, before BasicSR makes any folder
     hooks.register('dataset', apply_prune, order=10)
     hooks.register('dataset', check_dataset_scale, order=20)
     hooks.register('model', tracking.attach_if_asked)
+    hooks.register('model', online_model.attach_if_asked)
+    hooks.register('train_loaders', attach_sampler, order=80)  # after the epoch count's fix
     hooks.register('train_loaders', tensorboard.log_prune_histograms)

@@ -23,6 +23,7 @@ LAYERS = [
     {'selection'},
     {'rebuild'},
     {'distill'},
+    {'online'},
     {'archs', 'data', 'models'},
     {'report'},
     {'study'},

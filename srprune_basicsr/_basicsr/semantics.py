@@ -60,6 +60,14 @@ def seed_the_shuffle(loaders: TrainLoaders) -> None:
         loaders.train_sampler.shuffle_seed = int(loaders.opt.get('manual_seed') or 0)
 
 
+def shuffle_generator(sampler: Any) -> torch.Generator:
+    """The generator of an EnlargedSampler's epoch order: (manual_seed, epoch) with ``shuffle_seed``, else the epoch."""
+    seed = getattr(sampler, 'shuffle_seed', None)
+    generator = torch.Generator()
+    generator.manual_seed(sampler.epoch if seed is None else seed * 1_000_003 + sampler.epoch)
+    return generator
+
+
 def seeded_sampler_iter(self: Any) -> Any:
     """EnlargedSampler.__iter__, shuffled with (manual_seed, epoch) when ``shuffle_seed`` is set.
 
@@ -67,10 +75,7 @@ def seeded_sampler_iter(self: Any) -> Any:
     augmentation but never the data order, and seeds of a study differ less than they should.
     Without ``shuffle_seed`` the order is BasicSR's.
     """
-    seed = getattr(self, 'shuffle_seed', None)
-    generator = torch.Generator()
-    generator.manual_seed(self.epoch if seed is None else seed * 1_000_003 + self.epoch)
-    indices = torch.randperm(self.total_size, generator=generator).tolist()
+    indices = torch.randperm(self.total_size, generator=shuffle_generator(self)).tolist()
     size = len(self.dataset)
     indices = [v % size for v in indices][self.rank:self.total_size:self.num_replicas]
     return iter(indices)

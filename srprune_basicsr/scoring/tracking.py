@@ -43,10 +43,10 @@ import torch
 from tqdm import tqdm
 
 from srprune_basicsr.formats.history import History, HistoryError, keys_digest
-from srprune_basicsr.formats.keys import dataset_keys, dataset_samples
 from srprune_basicsr.metrics import psnr_per_sample
 from srprune_basicsr.options import option_block
 from srprune_basicsr.scoring import dataset_pass
+from srprune_basicsr.scoring.columns import SampleColumns, batch_identities
 from srprune_basicsr.scoring.dynamic_uncertainty import METHOD, write_uncertainty_scores
 from srprune_basicsr.scoring.pool import SamplePool
 
@@ -134,14 +134,9 @@ class PruneTracker:
         self.dataset = loader.dataset
         self.num_workers = loader.num_workers  # the fixed view reads with as many workers as training
         where = f"prune_tracking: datasets:{opt['datasets']['train'].get('name', 'train')}"
-        samples = getattr(self.dataset, 'samples', None) if hasattr(self.dataset, 'sample_keys') else None
-        samples = samples or dataset_samples(self.dataset, where)
-        kept = getattr(self.dataset, 'indices', None) if hasattr(self.dataset, 'sample_keys') else None
-        self.keys = dataset_keys(self.dataset, where)
-        self.column = {k: i for i, k in enumerate(self.keys)}
-        paths = samples.paths if kept is None else [samples.paths[i] for i in kept]
-        self.path_column = {p: i for i, p in enumerate(paths)}
-        if samples.kind == 'lq_only':
+        self.columns = SampleColumns(self.dataset, where, 'prune_tracking')
+        self.keys = self.columns.keys
+        if self.columns.samples.kind == 'lq_only':
             raise ValueError(f'{where}: {type(self.dataset).__name__} holds no GT images; PSNR needs a GT')
         self.pool = SamplePool.for_model(model, self.options.view, where)
         per_epoch = len(loader)
@@ -187,21 +182,14 @@ class PruneTracker:
     # ----------------------------------------------------------------- training hooks
     def remember_batch(self, data: dict) -> None:
         """Keep the fed batch's identities (validation batches pass through here too; resolved when recorded)."""
-        self.batch_keys = data.get('key', data.get('gt_path', data.get('lq_path')))
+        self.batch_keys = batch_identities(data)
         self.batch_columns = None
 
     def _batch_columns(self) -> np.ndarray:
         """Columns of the last training batch: its ``key`` (a pruned set) or its GT paths (any BasicSR set)."""
         if self.batch_columns is not None:  # set by the pool: the pairs the model trained on this step
             return self.batch_columns
-        if self.batch_keys is None:
-            raise ValueError('prune_tracking: the training batch has neither "key" nor "gt_path"; add a prune: block '
-                             'to the dataset (it tags items with their key) or return the GT path')
-        unknown = [k for k in self.batch_keys if k not in self.column and k not in self.path_column]
-        if unknown:
-            raise ValueError(f'prune_tracking: batch key(s) {unknown[:5]} are not in the tracked training set')
-        return np.asarray([self.column[k] if k in self.column else self.path_column[k] for k in self.batch_keys],
-                          dtype=np.int64)
+        return self.columns.of_batch(self.batch_keys)
 
     def pool_step(self, run_pool: Any) -> None:
         """Run the model's training-pair pool, carrying this batch's columns through it (train_crop only)."""

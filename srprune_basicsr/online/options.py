@@ -1,0 +1,85 @@
+"""The ``prune_online:`` block of a BasicSR option file, and the combinations it refuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from srprune_basicsr.options import option_block
+
+CRITERIA = ('loss', 'uncertainty')
+BLOCK = 'prune_online'
+
+
+@dataclass(frozen=True)
+class OnlineOptions:
+    """``criterion: loss`` prunes ``ratio`` of the below-mean samples each epoch (InfoBatch's defaults);
+    ``criterion: uncertainty`` keeps the ``keep`` most uncertain after ``window`` epochs of records.
+
+    Both use all data for the last ``1 - anneal`` of the epochs. ``seed`` (default: the run's
+    ``manual_seed``) draws the random part of each epoch's subset, with the epoch.
+    """
+
+    criterion: str = 'loss'
+    ratio: float = 0.5
+    anneal: float = 0.875
+    keep: float = 0.5
+    window: int = 5
+    seed: int | None = None
+    log_every_epoch: bool = True
+
+    def __post_init__(self) -> None:
+        if self.criterion not in CRITERIA:
+            raise ValueError(f'{BLOCK}:criterion must be one of {CRITERIA}, got {self.criterion!r}')
+        _check_share('ratio', self.ratio, 0.0, 1.0, closed_low=True, closed_high=False)
+        _check_share('anneal', self.anneal, 0.0, 1.0, closed_low=False, closed_high=True)
+        _check_share('keep', self.keep, 0.0, 1.0, closed_low=False, closed_high=True)
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
+            raise ValueError(f'{BLOCK}:window must be a whole number of epochs >= 2 (a std needs two '
+                             f'measurements), got {self.window!r}')
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError(f'{BLOCK}:seed must be a whole number, got {self.seed!r}')
+        if not isinstance(self.log_every_epoch, bool):
+            raise ValueError(f'{BLOCK}:log_every_epoch must be true or false, got {self.log_every_epoch!r}')
+
+
+def _check_share(name: str, value: object, low: float, high: float, closed_low: bool, closed_high: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = (value >= low if closed_low else value > low) and (value <= high if closed_high else value < high)
+    if not ok:
+        interval = f"{'[' if closed_low else '('}{low:g}, {high:g}{']' if closed_high else ')'}"
+        raise ValueError(f'{BLOCK}:{name} must be a number in {interval}, got {value!r}')
+
+
+def online_options(block: object, source: str) -> OnlineOptions:
+    """The validated block; errors name the option file and the key."""
+    try:
+        return option_block(OnlineOptions, block, BLOCK)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f'{source}: {err}') from None
+
+
+def check_combination(opt: dict, source: str) -> None:
+    """``prune_online:`` with ``prune_tracking:`` is refused; with a static ``prune:`` it prunes the kept set.
+
+    The tracker counts snapshots in iterations and epochs of the full training set; online pruning
+    changes how many iterations an epoch has and which samples it sees, so its windows would mix
+    epochs of different subsets. (A static ``prune:`` first makes the dataset its kept subset; online
+    pruning then draws each epoch's samples from that subset, which is well defined.)
+    """
+    if opt.get('prune_tracking'):
+        raise ValueError(f'{source}: prune_online: and prune_tracking: in one run are refused: the tracker '
+                         'counts its snapshots in full epochs, which online pruning shortens. For uncertainty-'
+                         'based pruning in one run use prune_online: {criterion: uncertainty}; to record a '
+                         'history for srprune score, train without prune_online:')
+
+
+def check_online_block(opt: dict) -> None:
+    """Options callback: a bad ``prune_online:`` block is refused before BasicSR creates any folder."""
+    if not opt.get(BLOCK):
+        return
+    from srprune_basicsr._basicsr import hooks
+
+    source = hooks.option_file() or 'option file'
+    online_options(opt[BLOCK], source)
+    check_combination(opt, source)
