@@ -8,6 +8,10 @@ and, with ``random_like_distilled: true``, a random subset of each distilled set
 distilled set is compared with as many real samples. Every ratio is a fraction of the whole set,
 as in ``srprune select``.
 
+A method with an ``online:`` block (a ``prune_online:`` block) is one arm, labelled by the method's
+name: it trains on the whole set with in-run pruning, at the study's budget of iterations (the
+full run's schedule), and takes fewer steps.
+
 ``bands`` is a list (the same offsets at every keep ratio) or a mapping from keep ratio to its
 offsets (``{0.1: [0.0, 0.3], 0.5: [0.0, 0.05]}``), since the band worth trying moves with the
 ratio; a ratio missing from the mapping runs band 0 only. A method's own ``keep_ratios`` (a subset of
@@ -40,13 +44,14 @@ class Arm:
     source: str = ''       # the name of a distilled set, when the study names several
     modifiers: tuple = ()  # the method's ``rule:`` (per_source, random_share, texture_scores/_strata), as pairs
     iters: int = 0         # this arm's total_iter when the study gives several budgets (0: the one budget)
+    online: tuple = ()     # an online arm's ``prune_online:`` block, as pairs (trains on the whole set)
 
     @property
     def base_label(self) -> str:
         """The label without the budget: ``loss_value@0.25+0.25``."""
         if self.method == 'distilled' and self.source:
             return f'distilled-{self.source}'
-        if self.method in ('full', 'distilled'):
+        if self.method in ('full', 'distilled') or self.online:
             return self.method
         if self.method == 'random':
             return f'random@{self.keep_ratio:g}'
@@ -63,7 +68,7 @@ class Arm:
 
     def rule(self, seed: int) -> SelectionRule | None:
         """The selection rule of this arm (None: the whole set), the same code as ``srprune select``."""
-        if self.method in ('full', 'distilled'):
+        if self.method in ('full', 'distilled') or self.online:
             return None
         if self.method == 'random':
             return SelectionRule(keep_ratio=self.keep_ratio, order='random', seed=seed)
@@ -100,6 +105,18 @@ def method_ratios(method: str, spec: dict | None, ratios: list[float]) -> list[f
             raise ValueError(f'methods:{method}:keep_ratios: {value!r} is not in the study\'s keep_ratios {ratios}')
         chosen.append(match[0])
     return sorted(set(chosen))
+
+
+def online_block(method: str, spec: dict) -> tuple:
+    """An online method's ``prune_online:`` block as sorted pairs, checked; it takes no ratios, bands or rule."""
+    from srprune_basicsr.online.options import online_options
+
+    extra = sorted(set(spec) - {'online'})
+    if extra:
+        raise ValueError(f'methods:{method}: an online method (online:) trains on the whole set and prunes during '
+                         f'the run; {extra} do not apply to it')
+    online_options(spec['online'], f'methods:{method}:online')
+    return tuple(sorted(spec['online'].items()))
 
 
 def bands_per_ratio(method: str, bands: list | dict | None, ratios: list[float]) -> dict[float, list[float]]:
@@ -201,6 +218,9 @@ def expand_arms(study: dict, distilled_ratios: dict[str, float] | None = None) -
     if study.get('random_like_distilled'):
         arms += [Arm('random', r) for r in sorted(set(distilled_ratios.values())) if r not in ratios]
     for method, spec in (study.get('methods') or {}).items():
+        if 'online' in (spec or {}):
+            arms.append(Arm(method, 1.0, online=online_block(method, spec)))
+            continue
         own = method_ratios(method, spec, ratios)
         per_ratio = bands_per_ratio(method, (spec or {}).get('bands'), own)
         modifiers = modifiers_of(method, spec)

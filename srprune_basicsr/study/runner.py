@@ -17,6 +17,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,9 @@ def load_study(path: str | os.PathLike) -> dict:
     check_keys(study.get('budget') or {}, BUDGET_KEYS, str(path), 'budget ')
     check_arms(study, str(path))
     for method, spec in (study.get('methods') or {}).items():
-        if not spec or sum(k in spec for k in ('scores', 'score')) != 1:
-            raise ValueError(f'{path}: methods:{method} needs exactly one of "scores" (a scores.csv) or "score" '
-                             '(score options run on the study data)')
+        if not spec or sum(k in spec for k in ('scores', 'score', 'online')) != 1:
+            raise ValueError(f'{path}: methods:{method} needs exactly one of "scores" (a scores.csv), "score" '
+                             '(score options run on the study data) or "online" (a prune_online: block)')
     if 'debug' in study['name']:
         raise ValueError(f'{path}: "debug" in a name changes BasicSR\'s logging; rename the study')
     return study
@@ -155,6 +156,9 @@ class Study:
         train.pop('prune', None)
         if keep:
             train['prune'] = {'keep': str(keep)}
+        opt.pop('prune_online', None)
+        if arm.online:
+            opt['prune_online'] = dict(arm.online)
         for key, field in (('batch_size', 'batch_size_per_gpu'), ('gt_size', 'gt_size'),
                            ('num_worker', 'num_worker_per_gpu')):
             if key in budget:
@@ -189,6 +193,14 @@ class Study:
         atomic_write_text(stamp, recipe + '\n')
         launcher.train(launcher.write_option_file(path, opt), self.root)
         return experiment
+
+    def steps_taken(self, arm: Arm, seed: int, experiment: Path) -> int:
+        """Training steps the run took: its total_iter, or, online, the steps its prune_online.json counts."""
+        if arm.online:
+            from srprune_basicsr.online import record
+
+            return int(record.read(experiment / record.FILE)['totals']['steps'])
+        return int(self.training_options(arm, seed, None)['train']['total_iter'])
 
     def evaluate(self, experiment: Path) -> dict:
         return evaluate_checkpoint(self.network, experiment / 'models' / 'net_g_latest.pth',
@@ -319,9 +331,13 @@ class Study:
                 if log:
                     print(f'{arm.label} seed {seed}: done before, skipped', flush=True)
                 continue
+            started = time.perf_counter()
             experiment = self.train(arm, seed, recipe)
+            seconds = round(time.perf_counter() - started, 1)
             record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
-                      'seed': seed, 'iters': arm.iters, 'recipe': recipe, 'benchmarks': self.evaluate(experiment)}
+                      'seed': seed, 'iters': arm.iters, 'recipe': recipe, 'online': bool(arm.online),
+                      'steps': self.steps_taken(arm, seed, experiment), 'train_seconds': seconds,
+                      'benchmarks': self.evaluate(experiment)}
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out, json.dumps(record, indent=2) + '\n')
             if log:

@@ -41,12 +41,13 @@ def _summary(results: list[dict], benchmarks: list[str]) -> dict[str, dict]:
 def study_csv(results: list[dict], benchmarks: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
-    writer.writerow(['arm', 'method', 'keep_ratio', 'band', 'seed', 'benchmark', 'psnr', 'ssim'])
+    writer.writerow(['arm', 'method', 'keep_ratio', 'band', 'seed', 'benchmark', 'psnr', 'ssim', 'steps',
+                     'train_seconds'])
     for r in results:
         for bench in benchmarks:
             m = r['benchmarks'][bench]
             writer.writerow([r['arm'], r['method'], r['keep_ratio'], r['band'], r['seed'], bench,
-                             f"{m['psnr']:.4f}", f"{m['ssim']:.4f}"])
+                             f"{m['psnr']:.4f}", f"{m['ssim']:.4f}", r.get('steps', ''), r.get('train_seconds', '')])
     return buf.getvalue()
 
 
@@ -87,7 +88,7 @@ def _budget(record: dict) -> str:
 
 def random_reference(record: dict) -> str | None:
     """The label of the random arm an arm is compared with (same keep ratio and budget), None for full and random."""
-    if record['method'] in ('full', 'random'):
+    if record['method'] in ('full', 'random') or record.get('online'):
         return None
     return f"random@{record['keep_ratio']:g}{_budget(record)}"
 
@@ -243,6 +244,90 @@ def iterations_md(results: list[dict], benchmarks: list[str]) -> list[str]:
     return lines
 
 
+def _largest_full(results: list[dict]) -> str:
+    budgets = sorted({int(r.get('iters') or 0) for r in results})
+    return f'full~{budgets[-1]}it' if budgets[-1] else 'full'
+
+
+def _seconds_cell(values: list[float]) -> str:
+    return f'{np.median(values):.0f} [{min(values):.0f}-{max(values):.0f}]' if values else ''
+
+
+def compute_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+    """Steps and wall-clock of every arm, and each online arm against the runs of fewer steps.
+
+    An online arm covers the largest budget's schedule in fewer steps; it is a saving only if it beats
+    full data (and the static subsets) trained for a comparable number of steps, so each online arm
+    is compared, paired by seed, with every arm at a smaller budget and with full data at the largest.
+    """
+    timed = [r for r in results if r.get('steps')]
+    if not timed:
+        return []
+    steps: dict[str, list[int]] = defaultdict(list)
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for r in timed:
+        steps[r['arm']].append(int(r['steps']))
+        seconds[r['arm']].append(float(r['train_seconds']))
+    full = _largest_full(results)
+    seeds = {bench: by_seed(results, bench) for bench in benchmarks}
+    lines = ['## Compute', '', 'Steps: the training iterations a run took (an online arm takes fewer than its '
+             "budget's schedule); wall-clock: seconds of the training process, median [min-max] over seeds (runs "
+             f'that shared the cores are noisy). Δ {full}: paired by seed.', '',
+             '| arm | steps | wall-clock (s) | ' + ' | '.join(f'Δ {full} {b}' for b in benchmarks) + ' |',
+             '|---' * (3 + len(benchmarks)) + '|']
+    for arm in steps:
+        diffs = [paired_difference(seeds[b][arm], seeds[b][full]) if full in seeds[b] and arm != full else None
+                 for b in benchmarks]
+        lines.append(f'| {arm} | {np.mean(steps[arm]):.0f} | {_seconds_cell(seconds[arm])} | '
+                     + ' | '.join(d.text() if d else '' for d in diffs) + ' |')
+    lines.append('')
+    online = [arm for arm in steps if {r['arm']: r for r in timed}[arm].get('online')]
+    budgets = sorted({int(r.get('iters') or 0) for r in results})
+    shorter = [arm for arm in steps if arm not in online and budgets[-1] and not arm.endswith(f'~{budgets[-1]}it')]
+    if online:
+        lines += ['### Online arms against runs of fewer steps', '',
+                  '| online arm | against | its steps | ' + ' | '.join(f'Δ {b}' for b in benchmarks) + ' |',
+                  '|---' * (3 + len(benchmarks)) + '|']
+        for arm in online:
+            for other in [*shorter, full]:
+                diffs = [paired_difference(seeds[b][arm], seeds[b][other]) if other in seeds[b] else None
+                         for b in benchmarks]
+                lines.append(f'| {arm} | {other} | {np.mean(steps.get(other, [0])):.0f} | '
+                             + ' | '.join(d.text() if d else '' for d in diffs) + ' |')
+        lines.append('')
+    return lines
+
+
+def plot_compute(results: list[dict], bench: str, path: Path) -> bool:
+    """PSNR against the steps taken and against wall-clock, one point per arm (mean, 95% interval)."""
+    timed = [r for r in results if r.get('steps')]
+    if not any(r.get('online') for r in timed) and len({r.get('iters') for r in timed}) < 2:
+        return False
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    seeds = by_seed(timed, bench)
+    records = {r['arm']: r for r in timed}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
+    for arm, record in records.items():
+        runs = [r for r in timed if r['arm'] == arm]
+        mean, half = mean_interval(list(seeds[arm].values()))
+        style = dict(marker='*' if record.get('online') else 'o', markersize=10 if record.get('online') else 6,
+                     capsize=3, linestyle='none', label=arm)
+        for ax, key in zip(axes, ('steps', 'train_seconds'), strict=True):
+            ax.errorbar([float(np.mean([r[key] for r in runs]))], [mean], yerr=[half or 0.0], **style)
+    axes[0].set_xlabel('training steps taken')
+    axes[1].set_xlabel('training wall-clock (s), mean over seeds')
+    axes[0].set_ylabel(f'{bench} PSNR (dB, Y), mean and 95% interval')
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def study_md(results: list[dict], benchmarks: list[str]) -> str:
     records = {r['arm']: r for r in results}
     lines = ['# Study', '',
@@ -262,6 +347,7 @@ def study_md(results: list[dict], benchmarks: list[str]) -> str:
         lines.append('')
     lines += yardstick_md(results, benchmarks)
     lines += iterations_md(results, benchmarks)
+    lines += compute_md(results, benchmarks)
     ratios, count = pairing_gain(results, benchmarks)
     lines += ['## Pairing by seed', '']
     if ratios:
@@ -284,7 +370,7 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
     lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for arm, row in summary.items():
         rec = row['record']
-        if rec['method'] in ('full', 'distilled'):
+        if rec['method'] in ('full', 'distilled') or rec.get('online'):
             continue
         name = rec['method'] + (f"+{rec['band']:g}" if rec['band'] else '') + _budget(rec)
         mean, half = mean_interval(list(seeds[arm].values()))
@@ -300,6 +386,8 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
     for arm, row in summary.items():
         if row['record']['method'] == 'distilled':
             ax.axhline(row[bench][0], color='tab:purple', linestyle=':', label=arm)
+        if row['record'].get('online'):
+            ax.axhline(row[bench][0], color='tab:red', linestyle='-.', linewidth=1, label=f'{arm} (online, whole set)')
     ax.set_xscale('log')
     ax.set_xlabel('keep ratio')
     ax.set_ylabel(f'{bench} PSNR (dB, Y), mean and 95% interval over seeds')
@@ -408,6 +496,9 @@ def write_outputs(results: list[dict], root: Path, benchmarks: list[str]) -> dic
         for bench in benchmarks:
             written[f'iters_{bench}'] = root / f'psnr_vs_iters_{bench}.png'
             plot_iterations(results, bench, written[f'iters_{bench}'])
+    for bench in benchmarks:
+        if plot_compute(results, bench, root / f'psnr_vs_steps_{bench}.png'):
+            written[f'compute_{bench}'] = root / f'psnr_vs_steps_{bench}.png'
     if plot_yardstick(results, benchmarks, root / 'yardstick.png'):
         written['yardstick'] = root / 'yardstick.png'
     for method in sorted({r['method'] for r in results} - {'full', 'random'}):
