@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from srprune_basicsr.online.uncertainty import UncertaintyCriterion
     ({'ratio': '0.5'}, r"ratio must be a number in \[0, 1\), got '0.5'"),
     ({'criterion': 'grad'}, r"criterion must be one of \('loss', 'uncertainty'\)"),
     ({'window': 1}, 'window must be a whole number of epochs >= 2'),
+    ({'rescale': 'no'}, "rescale must be true or false, got 'no'"),
     ({'ratoi': 0.3}, r"unknown key\(s\) \['ratoi'\]"),
 ])
 def test_bad_online_options_name_the_file_and_key(block: dict, message: str) -> None:
@@ -69,6 +71,10 @@ def test_loss_criterion_leaves_out_a_share_of_the_below_mean_and_reweights_the_r
     # expected loss of the below-mean group is unchanged: 3 kept x weight 2 = the 6 it stands for
     assert weights[:6][kept[:6]].sum() == 6
     assert criterion.smallest_kept() == 1 + int(0.5 * 9)
+    plain = LossCriterion(ratio=0.5, size=10, rescale=False)
+    plain.update(scores, seen)
+    kept_plain, weights_plain, _ = plain.select(np.random.default_rng(0))
+    assert (kept_plain == kept).all() and (weights_plain == 1).all()  # the same draw, no reweighting
 
 
 def test_uncertainty_criterion_warms_up_then_keeps_the_most_uncertain() -> None:
@@ -250,6 +256,46 @@ def test_realesrnet_pool_model_weights_the_pairs_it_trains(tiny_data: Path, tmp_
     record = record_of(tmp_path / 'experiments' / 'ol_pool')
     assert record['totals']['full_steps'] == 40 and record['totals']['steps'] < 40
     assert any(e['samples'] < 16 for e in record['epochs'])
+
+
+@pytest.mark.slow
+def test_realesrgan_gan_model_in_a_realesrgan_style_train_py(tiny_data: Path, tmp_path: Path) -> None:
+    """Real-ESRGAN's own RealESRGANModel (the realesrgan package) from a train.py that imports only realesrgan."""
+    (tmp_path / 'train.py').write_text(
+        'import os.path as osp\nfrom basicsr.train import train_pipeline\n\n'
+        'import realesrgan.archs  # noqa: F401\nimport realesrgan.data  # noqa: F401\n'
+        'import realesrgan.models  # noqa: F401\n\n'
+        "if __name__ == '__main__':\n    train_pipeline(osp.dirname(osp.abspath(__file__)))\n")
+    opt = realesrnet_options('ol_gan', tiny_data / 'train_sub' / 'HR_sub.lmdb', total_iter=40,
+                             model_type='RealESRGANModel')
+    opt['network_d'] = {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 8, 'skip_connection': True}
+    opt['train'].update(optim_d={'type': 'Adam', 'lr': 1e-4, 'weight_decay': 0, 'betas': [0.9, 0.99]},
+                        gan_opt={'type': 'GANLoss', 'gan_type': 'vanilla', 'loss_weight': 0.1},
+                        net_d_iters=1, net_d_init_iters=0)
+    opt['prune_online'] = {'criterion': 'loss', 'ratio': 0.5}
+    write_options(tmp_path / 'gan.yml', opt)
+    proc = run_cli(['train.py', '-opt', 'gan.yml'], tmp_path, launcher=[sys.executable])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = tmp_path / 'experiments' / 'ol_gan'
+    log = next(exp.glob('train_*.log')).read_text()
+    assert 'Model [RealESRGANModel] is created' in log and 'l_d_real' in log
+    record = record_of(exp)
+    assert record['totals']['steps'] < 40 and any(e['samples'] < 16 for e in record['epochs'])
+
+
+@pytest.mark.slow
+def test_a_basicsr_clones_train_py_prunes_online(tiny_data: Path, tmp_path: Path) -> None:
+    """``python basicsr/train.py -opt X.yml`` in a BasicSR clone: train.py runs as __main__, a copy the hooks adopt."""
+    import basicsr
+
+    clone = tmp_path / 'BasicSR'
+    (clone / 'basicsr').mkdir(parents=True)
+    shutil.copy(Path(basicsr.__file__).parent / 'train.py', clone / 'basicsr' / 'train.py')
+    write_options(clone / 'options.yml', online_options(tiny_data, 'ol_clone'))
+    proc = run_cli(['basicsr/train.py', '-opt', 'options.yml'], clone, launcher=[sys.executable])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = record_of(clone / 'experiments' / 'ol_clone')
+    assert record['finished'] and record['totals']['full_steps'] == 40 and record['totals']['steps'] < 40
 
 
 # ---------------------------------------------------------------------- refused before training

@@ -411,3 +411,50 @@ def test_tables_without_a_finished_run_is_refused_and_writes_nothing(tiny_data: 
     assert not (tmp_path / 'studies').exists()
     proc = run_cli(['study', '-opt', 'study.yml', '--tables', '--arms', 'full'], tmp_path, timeout=300)
     assert proc.returncode == 2 and '--arms and --shard do not apply to it' in proc.stderr
+
+
+def test_an_online_method_is_one_arm_on_the_whole_set() -> None:
+    from srprune_basicsr.study.arms import check_arms
+
+    study = {'keep_ratios': [0.5], 'methods': {'ol': {'online': {'criterion': 'loss', 'ratio': 0.5}}},
+             'budget': {'total_iter': [300, 600], 'compute_arms': ['full', 'random@0.5']}}
+    arms = expand_arms(study)
+    assert [a.label for a in arms] == ['full~300it', 'random@0.5~300it', 'full~600it', 'random@0.5~600it',
+                                       'ol~600it']
+    assert arms[-1].rule(0) is None and dict(arms[-1].online) == {'criterion': 'loss', 'ratio': 0.5}
+    study['methods']['ol']['online']['ratio'] = 1.5
+    with pytest.raises(ValueError, match=r'study.yml: methods:ol:online: prune_online:ratio must be a number in'):
+        check_arms(study, 'study.yml')
+    study['methods']['ol'] = {'online': {'criterion': 'loss'}, 'bands': [0.05]}
+    with pytest.raises(ValueError, match=r"methods:ol: an online method .* \['bands'\] do not apply"):
+        check_arms(study, 'study.yml')
+
+
+@pytest.mark.slow
+def test_a_tiny_study_with_an_online_arm_tables_its_steps(tiny_data: Path, tmp_path: Path) -> None:
+    study = {'name': 'online', 'scale': 2, 'num_gpu': 0, 'seeds': [0, 1], 'keep_ratios': [0.5],
+             'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                      'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+             'benchmarks': {'tiny': str(tiny_data / 'val')},
+             'budget': {'total_iter': [8, 12], 'compute_arms': ['full'], 'batch_size': 4, 'gt_size': 32,
+                        'num_worker': 0},
+             'network_g': {'bicubic_skip': True, 'd': 16},
+             'methods': {'online_loss': {'online': {'criterion': 'loss', 'ratio': 0.5}}}}
+    (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
+    proc = run_cli(['study', '-opt', 'study.yml', '--arms', 'full*', 'online*'], tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = tmp_path / 'studies' / 'online'
+    opt = yaml.safe_load((root / 'options' / 'online_loss_i12it_s0.yml').read_text())
+    assert opt['prune_online'] == {'criterion': 'loss', 'ratio': 0.5} and opt['train']['total_iter'] == 12
+    results = {p.stem: json.loads(p.read_text()) for p in (root / 'results').glob('*.json')}
+    online = results['online_loss_i12it_s0']
+    record = json.loads((root / 'experiments' / 'online_online_loss_i12it_s0' / 'prune_online.json').read_text())
+    assert online['online'] and online['steps'] == record['totals']['steps'] < 12
+    assert results['full_i8it_s1']['steps'] == 8 and results['full_i8it_s1']['train_seconds'] > 0
+    md = (root / 'study.md').read_text()
+    assert '## Compute' in md and '### Online arms against runs of fewer steps' in md
+    assert '| online_loss~12it | full~8it | 8 |' in md and '| online_loss~12it | full~12it | 12 |' in md
+    header, *rows = (root / 'study.csv').read_text().splitlines()
+    assert header.endswith(',steps,train_seconds') and any(r.startswith('online_loss~12it,') for r in rows)
+    assert (root / 'psnr_vs_steps_tiny.png').stat().st_size > 5_000

@@ -3,7 +3,8 @@
 A sample's score is its latest training loss (the mean pixel loss of its crops in the last epoch
 that trained it; unscored samples count as hard). Each pruning epoch leaves out a random share
 ``ratio`` of the samples scored below the mean, and weights the loss of the kept below-mean samples
-by ``1 / (1 - ratio)``, so the expected gradient of the pixel loss is that of the whole set.
+by ``1 / (1 - ratio)``, so the expected gradient of the pixel loss is that of the whole set
+(``rescale: false`` keeps their weight at 1: the epoch then leans towards the harder samples).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ NEEDS = 'loss'  # what the model records per sample
 class LossCriterion:
     needs = NEEDS
 
-    def __init__(self, ratio: float, size: int) -> None:
-        self.ratio = ratio
+    def __init__(self, ratio: float, size: int, rescale: bool = True) -> None:
+        self.ratio, self.rescale = ratio, rescale
         self.scores = np.full(size, np.nan)
 
     def update(self, means: np.ndarray, seen: np.ndarray) -> None:
@@ -38,7 +39,8 @@ class LossCriterion:
         kept[below] = False
         kept[kept_below] = True
         weights = np.ones(len(self.scores))
-        weights[kept_below] = 1 / (1 - self.ratio)
+        if self.rescale:
+            weights[kept_below] = 1 / (1 - self.ratio)
         return kept, weights, {'mean_score': mean, 'below_mean': int(len(below))}
 
     def smallest_kept(self) -> int:

@@ -15,6 +15,8 @@ class OnlineOptions:
     """``criterion: loss`` prunes ``ratio`` of the below-mean samples each epoch (InfoBatch's defaults);
     ``criterion: uncertainty`` keeps the ``keep`` most uncertain after ``window`` epochs of records.
 
+    ``rescale: false`` (loss only) leaves the kept below-mean samples' weight at 1, so the epoch leans
+    towards the harder samples instead of keeping the whole set's expected gradient.
     Both use all data for the last ``1 - anneal`` of the epochs. ``seed`` (default: the run's
     ``manual_seed``) draws the random part of each epoch's subset, with the epoch.
     """
@@ -24,6 +26,7 @@ class OnlineOptions:
     anneal: float = 0.875
     keep: float = 0.5
     window: int = 5
+    rescale: bool = True
     seed: int | None = None
     log_every_epoch: bool = True
 
@@ -38,6 +41,8 @@ class OnlineOptions:
                              f'measurements), got {self.window!r}')
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f'{BLOCK}:seed must be a whole number, got {self.seed!r}')
+        if not isinstance(self.rescale, bool):
+            raise ValueError(f'{BLOCK}:rescale must be true or false, got {self.rescale!r}')
         if not isinstance(self.log_every_epoch, bool):
             raise ValueError(f'{BLOCK}:log_every_epoch must be true or false, got {self.log_every_epoch!r}')
 

@@ -35,7 +35,7 @@ FOLDER = 'prune_online'
 
 def make_criterion(options: OnlineOptions, size: int) -> LossCriterion | UncertaintyCriterion:
     if options.criterion == 'loss':
-        return LossCriterion(options.ratio, size)
+        return LossCriterion(options.ratio, size, options.rescale)
     return UncertaintyCriterion(options.keep, options.window, size)
 
 
