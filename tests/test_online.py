@@ -304,6 +304,7 @@ def test_a_basicsr_clones_train_py_prunes_online(tiny_data: Path, tmp_path: Path
     ({'prune_online': {'ratio': 1}}, 'prune_online:ratio must be a number in [0, 1), got 1'),
     ({'prune_online': {'criterion': 'uncertainty', 'keep': 0.1}},
      'an epoch may keep as few as 2 of the 16 training samples'),
+    ({'prune_online': {'criterion': 'uncertainty', 'window': 9}}, 'no epoch would be pruned: this run has 10 epochs'),
     ({'train.pixel_opt': {'type': 'GANLoss', 'gan_type': 'vanilla'}},
      "criterion loss needs a per-sample pixel loss, but SRModel's pixel loss GANLoss has no reduction option"),
 ])

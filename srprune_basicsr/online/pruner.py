@@ -70,7 +70,15 @@ class OnlinePruner:
 
     # ----------------------------------------------------------------- set-up checks
     def check_feasible(self) -> None:
-        """Refuse at start a run some epoch of which could keep less than one batch."""
+        """Refuse at start a run that could never prune, or some epoch of which could keep less than one batch."""
+        first = self.options.window if self.options.criterion == 'uncertainty' else 1  # epochs with records first
+        if self._prunes_at_all() and not self.shape.pruning(first, self.options.anneal):
+            raise ValueError(
+                f'{self.source}: {BLOCK}: no epoch would be pruned: this run has {self.shape.total_epochs} epochs '
+                f'(total_iter {self.shape.total_iter}, {self.shape.per_epoch} iterations each), pruning may start at '
+                f'epoch {first} (counted from 0) and must end before epoch {self.options.anneal:g} x '
+                f'{self.shape.total_epochs} (anneal); train longer, raise anneal'
+                + (' or lower window' if self.options.criterion == 'uncertainty' else ''))
         fewest = self.criterion.smallest_kept() if self._prunes_at_all() else self.size
         if self.shape.loader_steps(fewest) >= 1:
             return

@@ -311,11 +311,12 @@ def plot_compute(results: list[dict], bench: str, path: Path) -> bool:
     seeds = by_seed(timed, bench)
     records = {r['arm']: r for r in timed}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
-    for arm, record in records.items():
+    palette = plt.get_cmap('tab20')
+    for number, (arm, record) in enumerate(records.items()):
         runs = [r for r in timed if r['arm'] == arm]
         mean, half = mean_interval(list(seeds[arm].values()))
         style = dict(marker='*' if record.get('online') else 'o', markersize=10 if record.get('online') else 6,
-                     capsize=3, linestyle='none', label=arm)
+                     capsize=3, linestyle='none', label=arm, color=palette(number % 20))
         for ax, key in zip(axes, ('steps', 'train_seconds'), strict=True):
             ax.errorbar([float(np.mean([r[key] for r in runs]))], [mean], yerr=[half or 0.0], **style)
     axes[0].set_xlabel('training steps taken')
