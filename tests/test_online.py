@@ -268,6 +268,7 @@ def test_realesrgan_gan_model_in_a_realesrgan_style_train_py(tiny_data: Path, tm
         "if __name__ == '__main__':\n    train_pipeline(osp.dirname(osp.abspath(__file__)))\n")
     opt = realesrnet_options('ol_gan', tiny_data / 'train_sub' / 'HR_sub.lmdb', total_iter=40,
                              model_type='RealESRGANModel')
+    opt.update(l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False)  # Real-ESRGAN's own option file has them
     opt['network_d'] = {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 8, 'skip_connection': True}
     opt['train'].update(optim_d={'type': 'Adam', 'lr': 1e-4, 'weight_decay': 0, 'betas': [0.9, 0.99]},
                         gan_opt={'type': 'GANLoss', 'gan_type': 'vanilla', 'loss_weight': 0.1},
