@@ -108,7 +108,8 @@ def test_tiny_study_writes_tables_and_plots_and_resumes(tiny_data: Path, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'not finished yet' not in proc.stdout and 'skipped' not in proc.stdout
     rows = (root / 'study.csv').read_text().splitlines()
-    assert rows[0] == 'arm,method,keep_ratio,band,seed,benchmark,psnr,ssim' and len(rows) == 1 + 5 * 2
+    assert rows[0] == 'arm,method,keep_ratio,band,seed,benchmark,psnr,ssim,steps,train_seconds'
+    assert len(rows) == 1 + 5 * 2
     md = (root / 'study.md').read_text()
     for arm in ('full', 'random@0.5', 'sobel@0.5', 'sobel@0.5+0.25', 'distilled'):
         assert f'| {arm} |' in md
