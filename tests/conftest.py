@@ -77,6 +77,15 @@ def write_options(path: Path, opt: dict) -> Path:
     return path
 
 
+def train_run(folder: Path, opt: dict, *extra: str, disable: str = '') -> Path:
+    """``srprune train -opt <name>.yml`` in ``folder`` as a user runs it; must succeed; returns the experiment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_options(folder / f"{opt['name']}.yml", opt)
+    proc = run_cli(['train', '-opt', f"{opt['name']}.yml", *extra], folder, disable=disable)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return folder / 'experiments' / opt['name']
+
+
 def cli_env(disable: str = '') -> dict:
     """The environment of a command the tests run: no GPU, unbuffered output, the named fixes switched off."""
     return dict(os.environ, SRPRUNE_COMPAT_DISABLE=disable, CUDA_VISIBLE_DEVICES='', PYTHONUNBUFFERED='1')

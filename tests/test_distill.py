@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 from basicsr.utils.matlab_functions import imresize
-from conftest import REPO, latest_log, psnr_values, run_cli, write_options
+from conftest import REPO, latest_log, psnr_values, run_cli, train_run
 
 from srprune_basicsr.bicubic import imresize_tensor
 from srprune_basicsr.distill.augment import Draw, augment_pair
@@ -75,12 +75,7 @@ def distill_options(data: Path, name: str, total_iter: int = 4, **distill: objec
     return opt
 
 
-def distill(tmp_path: Path, opt: dict, *extra: str) -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    write_options(tmp_path / f"{opt['name']}.yml", opt)
-    proc = run_cli(['train', '-opt', f"{opt['name']}.yml", *extra], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / 'experiments' / opt['name']
+distill = train_run
 
 
 def build_model(opt: dict, root: Path):  # noqa: ANN201

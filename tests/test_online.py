@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import realesrnet_options, run_cli, train_options, write_options
+from conftest import realesrnet_options, run_cli, train_options, train_run, write_options
 from test_compat import train_two_ranks
 
 from srprune_basicsr.online.loss import LossCriterion
@@ -118,9 +118,14 @@ def test_a_model_without_a_per_sample_loss_is_named() -> None:
 
 
 # ---------------------------------------------------------------------- through `srprune train`
-def online_options(data: Path, name: str, total_iter: int = 40, **online: object) -> dict:
-    """Deterministic SRCNN training on the 16 tiny sub-images (whole 48 px, no flips), batch 4, cosine LR."""
-    opt = train_options(data, name, total_iter=total_iter, prune_online={'ratio': 0.5, **online})
+def online_options(data: Path, name: str, total_iter: int = 40, overrides: dict | None = None,
+                   **online: object) -> dict:
+    """Deterministic SRCNN training on the 16 tiny sub-images (whole 48 px, no flips), batch 4, cosine LR.
+
+    ``overrides`` are train_options' (``section.field`` or top-level keys), applied before the rest.
+    """
+    opt = train_options(data, name, total_iter=total_iter, **{'prune_online': {'ratio': 0.5, **online},
+                                                              **(overrides or {})})
     opt['datasets']['train'].update(gt_size=48, use_hflip=False, use_rot=False, seeded_shuffle=True)
     opt['train']['scheduler'] = {'type': 'CosineAnnealingRestartLR', 'periods': [total_iter], 'restart_weights': [1],
                                  'eta_min': 1e-7}
@@ -129,12 +134,7 @@ def online_options(data: Path, name: str, total_iter: int = 40, **online: object
     return opt
 
 
-def train(folder: Path, opt: dict, *extra: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_options(folder / f"{opt['name']}.yml", opt)
-    proc = run_cli(['train', '-opt', f"{opt['name']}.yml", *extra], folder)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return folder / 'experiments' / opt['name']
+train = train_run
 
 
 def record_of(experiment: Path) -> dict:
@@ -311,13 +311,7 @@ def test_a_basicsr_clones_train_py_prunes_online(tiny_data: Path, tmp_path: Path
 ])
 def test_refused_before_training_naming_the_cause(tiny_data: Path, tmp_path: Path, change: dict,
                                                   message: str) -> None:
-    opt = online_options(tiny_data, 'ol_bad')
-    for key, value in change.items():
-        section, _, field = key.partition('.')
-        if field:
-            opt[section][field] = value
-        else:
-            opt[key] = value
+    opt = online_options(tiny_data, 'ol_bad', overrides=change)
     write_options(tmp_path / 'bad.yml', opt)
     proc = run_cli(['train', '-opt', 'bad.yml'], tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]

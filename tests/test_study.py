@@ -259,15 +259,20 @@ def test_compute_arms_run_at_every_budget_the_others_at_the_largest() -> None:
         check_arms(study, 'study.yml')
 
 
+def tiny_fsrcnn_study(tiny_data: Path, name: str, budget: dict, **keys: object) -> dict:
+    """A study option dict: FSRCNN with a bicubic skip on the tiny data, seeds 0-1, keep ratio 0.5, batch 4."""
+    return {'name': name, 'scale': 2, 'num_gpu': 0, 'seeds': [0, 1], 'keep_ratios': [0.5],
+            'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+            'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                     'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+            'benchmarks': {'tiny': str(tiny_data / 'val')},
+            'budget': {**budget, 'batch_size': 4, 'gt_size': 32, 'num_worker': 0},
+            'network_g': {'bicubic_skip': True, 'd': 16}, **keys}
+
+
 @pytest.mark.slow
 def test_a_tiny_study_with_two_budgets(tiny_data: Path, tmp_path: Path) -> None:
-    study = {'name': 'budgets', 'scale': 2, 'num_gpu': 0, 'seeds': [0, 1], 'keep_ratios': [0.5],
-             'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
-             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
-                      'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
-             'benchmarks': {'tiny': str(tiny_data / 'val')},
-             'budget': {'total_iter': [1, 3], 'batch_size': 4, 'gt_size': 32, 'num_worker': 0},
-             'network_g': {'bicubic_skip': True, 'd': 16}}
+    study = tiny_fsrcnn_study(tiny_data, 'budgets', {'total_iter': [1, 3]})
     (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
     proc = run_cli(['study', '-opt', 'study.yml'], tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -433,15 +438,8 @@ def test_an_online_method_is_one_arm_on_the_whole_set() -> None:
 
 @pytest.mark.slow
 def test_a_tiny_study_with_an_online_arm_tables_its_steps(tiny_data: Path, tmp_path: Path) -> None:
-    study = {'name': 'online', 'scale': 2, 'num_gpu': 0, 'seeds': [0, 1], 'keep_ratios': [0.5],
-             'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
-             'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
-                      'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
-             'benchmarks': {'tiny': str(tiny_data / 'val')},
-             'budget': {'total_iter': [8, 12], 'compute_arms': ['full'], 'batch_size': 4, 'gt_size': 32,
-                        'num_worker': 0},
-             'network_g': {'bicubic_skip': True, 'd': 16},
-             'methods': {'online_loss': {'online': {'criterion': 'loss', 'ratio': 0.5}}}}
+    study = tiny_fsrcnn_study(tiny_data, 'online', {'total_iter': [8, 12], 'compute_arms': ['full']},
+                              methods={'online_loss': {'online': {'criterion': 'loss', 'ratio': 0.5}}})
     (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
     proc = run_cli(['study', '-opt', 'study.yml', '--arms', 'full*', 'online*'], tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

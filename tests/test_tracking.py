@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, train_options, write_options
+from conftest import run_cli, train_options, train_run, write_options
 from test_compat import train_two_ranks
 
 from srprune_basicsr.data.pruned_paired_dataset import PrunedPairedImageDataset
@@ -114,12 +114,7 @@ def tracking_options(data: Path, name: str, total_iter: int = 16, **tracking: ob
     return opt
 
 
-def train(tmp_path: Path, opt: dict, *extra: str, disable: str = '') -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    write_options(tmp_path / f"{opt['name']}.yml", opt)
-    proc = run_cli(['train', '-opt', f"{opt['name']}.yml", *extra], tmp_path, disable=disable)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / 'experiments' / opt['name']
+train = train_run
 
 
 @pytest.mark.slow

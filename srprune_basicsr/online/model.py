@@ -169,7 +169,8 @@ def attach_if_asked(model: Any, opt: dict, loader: Any) -> Any:
         raise ValueError(f"{where}: no online training loader recorded; it works inside BasicSR's train_pipeline "
                          '(srprune train, or a train.py that imports srprune_basicsr and calls train_pipeline)')
     check_model(model, pruner.options.criterion, where)
-    pool = SamplePool.for_model(model, 'train_crop', where)
+    pool = SamplePool.for_model(model, 'train_crop', where, BLOCK,
+                                hint='in-run pruning follows the stock RealESRNet/RealESRGAN pool only')
     model.__class__ = online_class(type(model))
     model.online_pruner = pruner
     if pool is not None:

@@ -38,12 +38,20 @@ def stock_pools() -> set[tuple]:
 class SamplePool:
     """The sample columns held in a model's pool, moved as the pool moves its pairs."""
 
-    def __init__(self) -> None:
+    TRACKING_HINT = 'use view: fixed (it reads every sample itself) or the stock RealESRNet/RealESRGAN pool'
+
+    def __init__(self, block: str = 'prune_tracking') -> None:
         self.columns: np.ndarray | None = None
+        self.block = block  # the option block following the pool, for its errors
 
     @classmethod
-    def for_model(cls, model: Any, view: str, where: str) -> SamplePool | None:
-        """A pool tracker for a model with a stock pool (None without a pool); other pools are refused."""
+    def for_model(cls, model: Any, view: str, where: str, block: str = 'prune_tracking',
+                  hint: str = TRACKING_HINT) -> SamplePool | None:
+        """A pool tracker for a model with a stock pool (None without a pool); other pools are refused.
+
+        ``view`` train_crop follows the trained pairs; ``block`` and ``hint`` word the errors of the
+        feature that follows them (tracking, or in-run pruning).
+        """
         for klass in type(model).__mro__:
             if '_dequeue_and_enqueue' in vars(klass) and not klass.__module__.startswith('srprune_basicsr'):
                 model_class = klass
@@ -53,9 +61,8 @@ class SamplePool:
         if view == 'train_crop' and _code_of(model_class) not in stock_pools():
             raise ValueError(f'{where}: {model_class.__module__}.{model_class.__name__} overrides the training-pair '
                              "pool (_dequeue_and_enqueue) with code this tracker does not know, so the PSNR of a "
-                             'trained pair cannot be credited to its sample; use view: fixed (it reads every sample '
-                             'itself) or the stock RealESRNet/RealESRGAN pool')
-        return cls()
+                             f'trained pair cannot be credited to its sample; {hint}')
+        return cls(block)
 
     def step(self, model: Any, run_pool: Callable[[], None], columns: np.ndarray) -> np.ndarray:
         """Run the model's pool on a fed batch with ``columns``; returns the columns of the pairs it trains on."""
@@ -96,7 +103,6 @@ class SamplePool:
             torch.randperm = original
         return drawn
 
-    @staticmethod
-    def _lost(what: str) -> str:
-        return (f'prune_tracking: the training-pair pool did not move as the stock pool does ({what}); '
+    def _lost(self, what: str) -> str:
+        return (f'{self.block}: the training-pair pool did not move as the stock pool does ({what}); '
                 'refusing to credit PSNR to samples it cannot follow')
