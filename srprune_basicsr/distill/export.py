@@ -6,13 +6,17 @@ Layout of ``<out>`` (built under ``<out>.partial`` and renamed when complete)::
     LR_bicubic/X<s>/<same name>.png  MATLAB-style bicubic LR of each, as DIV2K's LR are made
     HR.lmdb, LR_bicubic_X<s>.lmdb    the same as BasicSR LMDBs (meta_info.txt), for PairedImageDataset
     distilled.json                   counts and storage against the source sub-images
+
+A set whose LR images were learned (distribution matching: the LR patches are the data, the HR
+their labels) is written with ``lr_images``: ``LR/X<s>/`` and ``LR_X<s>.lmdb`` hold those LR
+images as they are, so no folder name claims a bicubic relation the pairs may not have.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -30,23 +34,33 @@ def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
     return list(array)
 
 
+def _write_folder(folder: Path, lmdb: Path, names: Sequence[str], images: Sequence[np.ndarray]) -> None:
+    folder.mkdir(parents=True)
+    for name, img in zip(names, images, strict=True):
+        cv2.imwrite(str(folder / f'{name}.png'), img[:, :, ::-1])
+    build_lmdb_from_folder(folder, lmdb, progress=False)
+
+
 def write_distilled(out: str | os.PathLike, names: Sequence[str], images: Sequence[np.ndarray],
-                    scales: Sequence[int], provenance: dict, inputs: Sequence = ()) -> dict:
-    """Write the set (see the module docstring); returns the record written to distilled.json."""
+                    scales: Sequence[int], provenance: dict, inputs: Sequence = (),
+                    lr_images: Mapping[int, Sequence[np.ndarray]] | None = None) -> dict:
+    """Write the set (see the module docstring); returns the record written to distilled.json.
+
+    ``scales`` get bicubic LR made from the HR images; ``lr_images`` (scale -> LR images) are
+    written as given.
+    """
     out = Path(out)
+    lr_images = dict(lr_images or {})
     with atomic_output_dir(out, overwrite=True, inputs=inputs, kind='distilled') as tmp:
-        (tmp / 'HR').mkdir()
-        for name, img in zip(names, images, strict=True):
-            cv2.imwrite(str(tmp / 'HR' / f'{name}.png'), img[:, :, ::-1])
+        _write_folder(tmp / 'HR', tmp / 'HR.lmdb', names, images)
         for scale in scales:
-            folder = tmp / 'LR_bicubic' / f'X{scale}'
-            folder.mkdir(parents=True)
-            for name, img in zip(names, images, strict=True):
-                cv2.imwrite(str(folder / f'{name}.png'), imresize_uint8(img, 1 / scale)[:, :, ::-1])
-            build_lmdb_from_folder(folder, tmp / f'LR_bicubic_X{scale}.lmdb', progress=False)
-        build_lmdb_from_folder(tmp / 'HR', tmp / 'HR.lmdb', progress=False)
-        hr_bytes = sum(p.stat().st_size for p in (tmp / 'HR').iterdir())
-        record = {'images': len(names), 'scales': list(scales), 'hr_png_bytes': hr_bytes, **provenance}
+            _write_folder(tmp / 'LR_bicubic' / f'X{scale}', tmp / f'LR_bicubic_X{scale}.lmdb', names,
+                          [imresize_uint8(img, 1 / scale) for img in images])
+        for scale, lr in lr_images.items():
+            _write_folder(tmp / 'LR' / f'X{scale}', tmp / f'LR_X{scale}.lmdb', names, lr)
+        hr_bytes = sum(p.stat().st_size for p in (tmp / 'HR').glob('*.png'))
+        record = {'images': len(names), 'scales': list(scales) + list(lr_images), 'hr_png_bytes': hr_bytes,
+                  'lr': 'learned' if lr_images else 'bicubic', **provenance}
         source_bytes = provenance.get('source_bytes')
         if source_bytes:
             record['storage_ratio'] = hr_bytes / source_bytes
