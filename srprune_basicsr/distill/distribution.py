@@ -4,8 +4,8 @@ For one source image, the real patches R and its synthetic patches S pass throug
 at each tapped level l the distance has two terms:
 
 * **mean embedding** (Distribution Matching, Zhao & Bilen 2023): the squared distance between the
-  mean feature vectors (over patches and positions) of R and S, relative to the real mean's squared
-  norm so that levels of any width and scale weigh alike;
+  mean feature vectors (over patches and positions) of R and S, relative to the real features' mean
+  square so that levels of any width and scale weigh alike;
 * **random local Fourier features**: random k x k windows of the feature maps, the magnitudes of
   their 2-D FFT per channel (log-compressed, flattened, L2-normalised) describe local texture and
   high frequencies whatever their position in the window; their distributions are compared with
@@ -39,13 +39,14 @@ class FourierDraw:
 
 
 def mean_embedding_distance(real: torch.Tensor, syn: torch.Tensor) -> torch.Tensor:
-    """||mean real - mean syn||^2 / ||mean real||^2 over [N, C, H, W] feature maps (mean over patches and positions).
+    """||mean real - mean syn||^2 / E||real||^2 over [N, C, H, W] feature maps (means over patches and positions).
 
-    Relative to the real mean's size, so levels and archs of any feature scale (``img_range`` 1
-    or 255) weigh alike and the term is comparable with the Fourier term's [0, 4].
+    Relative to the real features' energy (their mean square, not their mean, which residual
+    features keep near zero), so levels and archs of any feature scale (``img_range`` 1 or 255)
+    weigh alike and the term is comparable with the Fourier term's [0, 4].
     """
-    real_mean = real.mean(dim=(0, 2, 3))
-    return (real_mean - syn.mean(dim=(0, 2, 3))).pow(2).sum() / (real_mean.detach().pow(2).sum() + EPS)
+    energy = real.detach().pow(2).mean(dim=(0, 2, 3)).sum()
+    return (real.mean(dim=(0, 2, 3)) - syn.mean(dim=(0, 2, 3))).pow(2).sum() / (energy + EPS)
 
 
 def local_spectra(features: torch.Tensor, window: int, windows: int, generator: torch.Generator) -> torch.Tensor:

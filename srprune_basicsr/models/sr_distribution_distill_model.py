@@ -65,10 +65,14 @@ class SyntheticPatches(nn.Module):
 
 
 def bicubic_consistent(hr: torch.Tensor, lr: torch.Tensor, scale: int, steps: int) -> torch.Tensor:
-    """``hr`` moved towards the HR images whose MATLAB-bicubic downscale is ``lr`` (iterative back-projection)."""
+    """``hr`` moved towards the HR images in [0, 1] whose MATLAB-bicubic downscale is ``lr``.
+
+    Iterative back-projection, clamped to [0, 1] at each step (alternating projections): where an
+    LR patch has detail no image in [0, 1] can downscale to, a small residual remains (recorded).
+    """
     for _ in range(steps):
-        hr = hr + imresize_tensor(lr - imresize_tensor(hr, 1 / scale), scale)
-    return hr.clamp(0, 1)
+        hr = (hr + imresize_tensor(lr - imresize_tensor(hr, 1 / scale), scale)).clamp(0, 1)
+    return hr
 
 
 @MODEL_REGISTRY.register()
@@ -204,6 +208,9 @@ class SRDistributionDistillModel(BaseModel):
     def save(self, epoch: int, current_iter: int) -> None:
         if get_dist_info()[0] == 0:  # every rank holds the same set
             self.save_network(self.syn, 'net_syn', current_iter)
+            # BasicSR's resume points path:pretrain_network_teacher at models/net_teacher_<iter>.pth: the same
+            # frozen weights, kept with the checkpoint so a resumed run cannot pick up a changed teacher
+            self.save_network(self.teacher, 'net_teacher', current_iter)
             self.save_training_state(epoch, current_iter)
             if current_iter == -1:
                 self.export()
@@ -256,7 +263,8 @@ class SRDistributionDistillModel(BaseModel):
         out = Path(self.opt['path']['experiments_root']) / 'distilled'
         lr, hr = self.labelled_pairs()
         names = self._names()
-        residual = float((imresize_tensor(hr, 1 / self.scale) - lr).abs().max() * 255) if len(lr) else 0.0
+        gap = (imresize_tensor(hr, 1 / self.scale) - lr).abs() * 255 if len(lr) else torch.zeros(1)
+        residual, residual_mean = float(gap.max()), float(gap.mean())
         patches = [{'name': n, 'source': self.group_names[g], 'init_key': self.real.keys[int(i)]}
                    for n, g, i in zip(names, np.repeat(np.arange(len(self.counts)), self.counts), self.init_indices,
                                       strict=True)]
@@ -267,10 +275,12 @@ class SRDistributionDistillModel(BaseModel):
             'sources': len(self.group_names), 'sources_without_patch': int((self.counts == 0).sum()),
             'source': str(self.opt['datasets']['train']['dataroot_gt']), 'source_images': len(self.real.keys),
             'source_bytes': self.real.stored_bytes, 'image_ratio': len(names) / len(self.real.keys),
-            'bicubic_residual_max': round(residual, 3), 'patches': patches},
+            'bicubic_residual_max': round(residual, 3), 'bicubic_residual_mean': round(residual_mean, 3),
+            'patches': patches},
             inputs=[self.opt['datasets']['train']['dataroot_gt']], lr_images={self.scale: to_uint8(lr)})
         self.write_sheet('contact_end.png', f'end: HR labels ({self.options.labels})', labels=hr)
         get_root_logger().info(f"SRDistributionDistillModel: {len(names)} synthetic pairs -> {out} "
                                f"({record['image_ratio']:.2%} of the source's images; HR labels "
-                               f'{self.options.labels}, bicubic residual max {residual:.2f}/255)')
+                               f'{self.options.labels}; |bicubic(HR) - LR| mean {residual_mean:.2f}, '
+                               f'max {residual:.2f} of 255)')
         return out
