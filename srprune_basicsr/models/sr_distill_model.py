@@ -71,8 +71,26 @@ class SyntheticSet(nn.Module):
         return decoded.reshape(*x.shape[:2], *decoded.shape[1:])
 
 
+class SyntheticSetModel(BaseModel):
+    """What every distillation model shares: the synthetic set ``self.syn`` saved as ``models/net_syn_<iter>.pth``
+    and loaded back on resume, and no validation (the set is judged by training a target on it)."""
+
+    syn: nn.Module
+
+    def resume_training(self, resume_state: dict) -> None:
+        path = Path(self.opt['path']['models']) / f"net_syn_{resume_state['iter']}.pth"
+        if not path.is_file():
+            raise FileNotFoundError(f'{path}: the synthetic set of the checkpoint to resume is missing')
+        self.load_network(self.syn, str(path), strict=True, param_key='params')
+        super().resume_training(resume_state)
+
+    def validation(self, dataloader: Any, current_iter: int, tb_logger: Any, save_img: bool = False) -> None:
+        get_root_logger().warning(f'{type(self).__name__} has no validation: train a target model on the '
+                                  'distilled set')
+
+
 @MODEL_REGISTRY.register()
-class SRDistillModel(BaseModel):
+class SRDistillModel(SyntheticSetModel):
     """Gradient-matching distillation of a paired SR training set (see the module docstring)."""
 
     def __init__(self, opt: dict) -> None:
@@ -301,16 +319,6 @@ class SRDistillModel(BaseModel):
         self.save_training_state(epoch, current_iter)
         if current_iter == -1:
             self.export()
-
-    def resume_training(self, resume_state: dict) -> None:
-        path = Path(self.opt['path']['models']) / f"net_syn_{resume_state['iter']}.pth"
-        if not path.is_file():
-            raise FileNotFoundError(f'{path}: the synthetic set of the checkpoint to resume is missing')
-        self.load_network(self.syn, str(path), strict=True, param_key='params')
-        super().resume_training(resume_state)
-
-    def validation(self, dataloader: Any, current_iter: int, tb_logger: Any, save_img: bool = False) -> None:
-        get_root_logger().warning('SRDistillModel has no validation: train a target model on the distilled set')
 
     @torch.no_grad()
     def synthetic_uint8(self) -> list[np.ndarray]:

@@ -32,11 +32,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from basicsr.models.base_model import BaseModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.registry import MODEL_REGISTRY
@@ -51,6 +49,7 @@ from srprune_basicsr.distill.grouping import group_keys
 from srprune_basicsr.distill.options import distill_options
 from srprune_basicsr.distill.real_images import RealImages
 from srprune_basicsr.distill.teacher import FeatureTap, default_layers, load_teacher
+from srprune_basicsr.models.sr_distill_model import SyntheticSetModel
 
 CHUNK = 256  # patches per teacher pass when labelling or making LR
 
@@ -76,7 +75,7 @@ def bicubic_consistent(hr: torch.Tensor, lr: torch.Tensor, scale: int, steps: in
 
 
 @MODEL_REGISTRY.register()
-class SRDistributionDistillModel(BaseModel):
+class SRDistributionDistillModel(SyntheticSetModel):
     """Distribution-matching distillation of a paired SR training set (see the module docstring)."""
 
     def __init__(self, opt: dict) -> None:
@@ -214,17 +213,6 @@ class SRDistributionDistillModel(BaseModel):
             self.save_training_state(epoch, current_iter)
             if current_iter == -1:
                 self.export()
-
-    def resume_training(self, resume_state: dict) -> None:
-        path = Path(self.opt['path']['models']) / f"net_syn_{resume_state['iter']}.pth"
-        if not path.is_file():
-            raise FileNotFoundError(f'{path}: the synthetic set of the checkpoint to resume is missing')
-        self.load_network(self.syn, str(path), strict=True, param_key='params')
-        super().resume_training(resume_state)
-
-    def validation(self, dataloader: Any, current_iter: int, tb_logger: Any, save_img: bool = False) -> None:
-        get_root_logger().warning('SRDistributionDistillModel has no validation: train a target model on the '
-                                  'distilled set')
 
     @torch.no_grad()
     def labelled_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
