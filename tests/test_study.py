@@ -438,7 +438,7 @@ def test_an_online_method_is_one_arm_on_the_whole_set() -> None:
 
 @pytest.mark.slow
 def test_a_tiny_study_with_an_online_arm_tables_its_steps(tiny_data: Path, tmp_path: Path) -> None:
-    study = tiny_fsrcnn_study(tiny_data, 'online', {'total_iter': [8, 12], 'compute_arms': ['full']},
+    study = tiny_fsrcnn_study(tiny_data, 'online', {'total_iter': [8, 12], 'compute_arms': ['full'], 'val_every': 4},
                               methods={'online_loss': {'online': {'criterion': 'loss', 'ratio': 0.5}}})
     (tmp_path / 'study.yml').write_text(yaml.safe_dump(study))
     proc = run_cli(['study', '-opt', 'study.yml', '--arms', 'full*', 'online*'], tmp_path, timeout=900)
@@ -457,3 +457,17 @@ def test_a_tiny_study_with_an_online_arm_tables_its_steps(tiny_data: Path, tmp_p
     header, *rows = (root / 'study.csv').read_text().splitlines()
     assert header.endswith(',steps,train_seconds') and any(r.startswith('online_loss~12it,') for r in rows)
     assert (root / 'psnr_vs_steps_tiny.png').stat().st_size > 5_000
+    # val_every: each run's PSNR every 4 steps from its own checkpoints, ending with its final result
+    full = results['full_i12it_s0']
+    assert [p['steps'] for p in full['curve']] == [4, 8, 12]
+    assert full['curve'][-1]['tiny'] == full['benchmarks']['tiny']['psnr']
+    from srprune_basicsr.study.evaluate import evaluate_checkpoint
+
+    network = {**opt['network_g']}
+    models = root / 'experiments' / 'online_full_i12it_s0' / 'models'
+    again = evaluate_checkpoint(network, models / 'net_g_4.pth', study['benchmarks'], 2, 0, ssim=False)
+    assert full['curve'][0]['tiny'] == again['tiny']['psnr'] and full['curve'][0]['tiny'] != full['curve'][-1]['tiny']
+    assert [p['steps'] for p in online['curve']] == [s for s in (4, 8) if s < online['steps']] + [online['steps']]
+    curves = (root / 'study_curves.csv').read_text().splitlines()
+    assert curves[0] == 'arm,seed,steps,benchmark,psnr' and 'full~12it,0,4,tiny,' in '\n'.join(curves)
+    assert (root / 'psnr_along_training_tiny.png').stat().st_size > 5_000

@@ -19,8 +19,8 @@ the study's) runs it at those ratios only, e.g. dynamic uncertainty at 0.5 and 0
 
 With several budgets (``budget: total_iter: [600, 1200]``, the compute axis) every arm runs at each
 budget, unless ``budget: compute_arms`` names the arms (labels without the budget, ``full``,
-``random@0.25``, ``loss_value@0.25+0.25``) that also run at the smaller budgets; the others then run
-at the largest budget only.
+``random@0.25``, ``loss_value@0.25+0.25``) that also run at the smaller budgets, as a list (at every
+budget) or as a mapping to the budgets each runs at; the others then run at the largest budget only.
 """
 
 from __future__ import annotations
@@ -229,25 +229,43 @@ def expand_arms(study: dict, distilled_ratios: dict[str, float] | None = None) -
         arms.append(Arm('distilled', distilled_ratios.get(name, 1.0), source=name))
     budgets = iteration_budgets(study)
     if len(budgets) > 1:
-        axis = compute_arms(study, arms)
+        axis = compute_arms(study, arms, budgets)
         arms = [replace(arm, iters=iters) for iters in budgets for arm in arms
-                if iters == budgets[-1] or axis is None or arm.base_label in axis]
+                if iters == budgets[-1] or axis is None or iters in axis.get(arm.base_label, ())]
     return arms
 
 
-def compute_arms(study: dict, arms: list[Arm]) -> set[str] | None:
-    """``budget: compute_arms``: the arms that run at every budget (None: all of them); each must be an arm."""
+def compute_arms(study: dict, arms: list[Arm], budgets: list[int]) -> dict[str, set[int]] | None:
+    """``budget: compute_arms``: arm label -> the smaller budgets it also runs at (None: every arm at every one).
+
+    A list of labels runs those arms at every budget; a mapping ``{label: [budgets]}`` runs each at
+    the budgets it lists (each one of ``total_iter``), e.g. full data at every budget for the
+    convergence curve and the chosen rules at a few. Every arm runs at the largest budget.
+    """
     value = (study.get('budget') or {}).get('compute_arms')
     if value is None:
         return None
     known = [arm.base_label for arm in arms]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValueError(f'budget:compute_arms must be a non-empty list of arm labels such as {known[:3]}, '
-                         f'got {value!r}')
+    where = 'budget:compute_arms'
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        value = {label: list(budgets) for label in value}
+    elif not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f'{where} must be a non-empty list of arm labels such as {known[:3]}, or a mapping '
+                         f'from such labels to budgets of total_iter, got {value!r}')
     unknown = [v for v in value if v not in known]
     if unknown:
-        raise ValueError(f'budget:compute_arms: {unknown} name no arm of this study; its arms: {known}')
-    return set(value)
+        raise ValueError(f'{where}: {unknown} name no arm of this study; its arms: {known}')
+    axis = {}
+    for label, its in value.items():
+        if not isinstance(its, list) or not its or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                            for i in its):
+            raise ValueError(f'{where}:{label} must be a non-empty list of budgets of total_iter {budgets}, '
+                             f'got {its!r}')
+        stray = sorted(set(its) - set(budgets))
+        if stray:
+            raise ValueError(f'{where}:{label}: {stray} not in budget:total_iter {budgets}')
+        axis[label] = set(its)
+    return axis
 
 
 def iteration_budgets(study: dict) -> list[int]:

@@ -61,8 +61,8 @@ def benchmark_pairs(folder: str | os.PathLike, scale: int) -> Iterator[tuple[str
 
 @torch.no_grad()
 def evaluate(net: torch.nn.Module, folder: str | os.PathLike, scale: int, device: torch.device | str = 'cpu',
-             name: str | None = None) -> BenchmarkResult:
-    """Mean Y-PSNR and Y-SSIM of ``net`` over a benchmark folder, border = scale."""
+             name: str | None = None, ssim: bool = True) -> BenchmarkResult:
+    """Mean Y-PSNR and Y-SSIM of ``net`` over a benchmark folder, border = scale (``ssim=False``: SSIM is NaN)."""
     from basicsr.metrics import calculate_psnr, calculate_ssim
     from basicsr.utils import img2tensor, tensor2img
 
@@ -73,14 +73,14 @@ def evaluate(net: torch.nn.Module, folder: str | os.PathLike, scale: int, device
         sr = tensor2img(net(lq).cpu())
         gt = tensor2img(img2tensor(hr.astype(np.float32) / 255.0, bgr2rgb=True, float32=True))
         per_image[image] = (calculate_psnr(sr, gt, scale, test_y_channel=True),
-                            calculate_ssim(sr, gt, scale, test_y_channel=True))
+                            calculate_ssim(sr, gt, scale, test_y_channel=True) if ssim else float('nan'))
     values = np.array(list(per_image.values()))
     return BenchmarkResult(name or Path(folder).name, float(values[:, 0].mean()), float(values[:, 1].mean()),
                            per_image)
 
 
 def evaluate_checkpoint(network: dict, checkpoint: str | os.PathLike, benchmarks: dict[str, str], scale: int,
-                        num_gpu: int | str = 'auto') -> dict[str, dict[str, float]]:
+                        num_gpu: int | str = 'auto', ssim: bool = True) -> dict[str, dict[str, float]]:
     """Build ``network``, load a BasicSR checkpoint (EMA weights if saved) and evaluate it on every benchmark."""
     from basicsr.archs import build_network
 
@@ -90,7 +90,7 @@ def evaluate_checkpoint(network: dict, checkpoint: str | os.PathLike, benchmarks
     device = 'cuda' if torch.cuda.is_available() and num_gpu != 0 else 'cpu'
     results = {}
     for name, folder in benchmarks.items():
-        result = evaluate(net, folder, scale, device, name)
+        result = evaluate(net, folder, scale, device, name, ssim)
         results[name] = {'psnr': result.psnr, 'ssim': result.ssim,
                          'per_image': {image: [float(p), float(s)] for image, (p, s) in result.per_image.items()}}
     return results

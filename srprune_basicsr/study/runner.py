@@ -43,7 +43,7 @@ from srprune_basicsr.study.evaluate import evaluate_checkpoint
 STUDY_KEYS = {'imports', 'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds',
               'keep_ratios', 'methods', 'distilled', 'random_like_distilled', 'num_gpu'}
 BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule', 'checkpoint_freq',
-               'compute_arms'}
+               'compute_arms', 'val_every'}
 
 
 def load_study(path: str | os.PathLike) -> dict:
@@ -56,6 +56,7 @@ def load_study(path: str | os.PathLike) -> dict:
             raise ValueError(f'{path}: missing key {key!r}')
     check_keys(study.get('budget') or {}, BUDGET_KEYS, str(path), 'budget ')
     check_arms(study, str(path))
+    validation_interval(study, str(path))
     for method, spec in (study.get('methods') or {}).items():
         if not spec or sum(k in spec for k in ('scores', 'score', 'online')) != 1:
             raise ValueError(f'{path}: methods:{method} needs exactly one of "scores" (a scores.csv), "score" '
@@ -63,6 +64,25 @@ def load_study(path: str | os.PathLike) -> dict:
     if 'debug' in study['name']:
         raise ValueError(f'{path}: "debug" in a name changes BasicSR\'s logging; rename the study')
     return study
+
+
+def validation_interval(study: dict, source: str) -> int | None:
+    """``budget: val_every``: every how many steps a run's checkpoint is evaluated (None: only at the end).
+
+    The checkpoints are BasicSR's own (``save_checkpoint_freq`` = ``val_every``), so a ``checkpoint_freq``
+    that differs is refused rather than one of the two silently ignored.
+    """
+    budget = study.get('budget') or {}
+    every = budget.get('val_every')
+    if every is None:
+        return None
+    if not isinstance(every, int) or isinstance(every, bool) or every <= 0:
+        raise ValueError(f'{source}: budget:val_every must be a positive whole number of steps, got {every!r}')
+    if budget.get('checkpoint_freq', every) != every:
+        raise ValueError(f"{source}: budget:val_every ({every}) evaluates BasicSR's checkpoints, which then come "
+                         f"every val_every steps; budget:checkpoint_freq ({budget['checkpoint_freq']}) differs: "
+                         'leave it out or give the same number')
+    return every
 
 
 class Study:
@@ -75,6 +95,7 @@ class Study:
         self.scale = int(study['scale'])
         self.seeds = [int(s) for s in study.get('seeds', [0])]
         self.budget = study.get('budget') or {}
+        self.val_every = validation_interval(study, f"study {study['name']}")
         self.keys = root_keys(study['data']['dataroot_gt'])
         self.template = load_yaml(study['train_options'], 'training option file')
         # the study's network_g keys override the template's (e.g. a smaller width, a bicubic skip)
@@ -174,7 +195,8 @@ class Study:
             opt['train']['scheduler'] = {'type': 'CosineAnnealingRestartLR', 'periods': [total],
                                          'restart_weights': [1], 'eta_min': 1e-7}
         # checkpoints only at the end unless asked: a run cut short then resumes from its last one
-        opt['logger'].update(save_checkpoint_freq=int(budget.get('checkpoint_freq', total)), use_tb_logger=False,
+        freq = self.val_every or budget.get('checkpoint_freq', total)
+        opt['logger'].update(save_checkpoint_freq=int(freq), use_tb_logger=False,
                              print_freq=max(1, total // 20))
         opt['path'] = {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None}
         return opt
@@ -205,6 +227,23 @@ class Study:
     def evaluate(self, experiment: Path) -> dict:
         return evaluate_checkpoint(self.network, experiment / 'models' / 'net_g_latest.pth',
                                    self.study['benchmarks'], self.scale, self.study.get('num_gpu', 'auto'))
+
+    def curve(self, experiment: Path, steps: int, final: dict) -> list[dict]:
+        """Benchmark PSNR along the run: each ``val_every`` checkpoint before the last step, then the final result.
+
+        The intermediate points are PSNR only (SSIM costs as much again and the curves are read for where
+        each arm levels off); the last point is the run's own result, so the two never disagree.
+        """
+        points = []
+        for path in sorted((experiment / 'models').glob('net_g_*.pth'), key=lambda p: p.stem):
+            step = path.stem.rsplit('_', 1)[1]
+            if not step.isdigit() or int(step) >= steps:
+                continue
+            found = evaluate_checkpoint(self.network, path, self.study['benchmarks'], self.scale,
+                                        self.study.get('num_gpu', 'auto'), ssim=False)
+            points.append({'steps': int(step), **{name: value['psnr'] for name, value in found.items()}})
+        points.sort(key=lambda point: point['steps'])
+        return points + [{'steps': steps, **{name: value['psnr'] for name, value in final.items()}}]
 
     # ----------------------------------------------------------------- all of it
     def pairs(self) -> list[tuple[Arm, int]]:
@@ -334,10 +373,12 @@ class Study:
             started = time.perf_counter()
             experiment = self.train(arm, seed, recipe)
             seconds = round(time.perf_counter() - started, 1)
+            steps, final = self.steps_taken(arm, seed, experiment), self.evaluate(experiment)
             record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
                       'seed': seed, 'iters': arm.iters, 'recipe': recipe, 'online': bool(arm.online),
-                      'steps': self.steps_taken(arm, seed, experiment), 'train_seconds': seconds,
-                      'benchmarks': self.evaluate(experiment)}
+                      'steps': steps, 'train_seconds': seconds, 'benchmarks': final}
+            if self.val_every:
+                record['curve'] = self.curve(experiment, steps, final)
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out, json.dumps(record, indent=2) + '\n')
             if log:

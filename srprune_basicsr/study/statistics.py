@@ -106,3 +106,38 @@ def images_improved(arm: dict[int, dict[str, float]], reference: dict[int, dict[
     images = sorted(set.intersection(*(set(arm[s]) & set(reference[s]) for s in seeds)))
     better = sum(np.mean([arm[s][i] - reference[s][i] for s in seeds]) > 0 for i in images)
     return int(better), len(images)
+
+
+def paired_p_value(arm: dict[int, float], reference: dict[int, float]) -> float | None:
+    """Two-sided p-value of the paired t-test of ``arm - reference`` over the shared seeds (None below two seeds).
+
+    The same test as the intervals: an interval that excludes 0 is a p-value below 0.05. A zero spread
+    with a non-zero mean gives 0, with a zero mean 1.
+    """
+    seeds = sorted(set(arm) & set(reference))
+    if len(seeds) < 2:
+        return None
+    diffs = np.array([arm[s] - reference[s] for s in seeds])
+    spread = float(diffs.std(ddof=1))
+    if spread == 0:
+        return 0.0 if diffs.mean() != 0 else 1.0
+    from scipy import stats
+
+    t = float(diffs.mean()) / (spread / math.sqrt(len(diffs)))
+    return float(2 * stats.t.sf(abs(t), len(diffs) - 1))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (family-wise error at any level).
+
+    Sorted ascending, the i-th smallest (from 0) is multiplied by ``m - i``, then made non-decreasing
+    and capped at 1; a comparison is significant at level a for the whole family when its adjusted
+    value is below a.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted

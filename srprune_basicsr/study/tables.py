@@ -23,7 +23,19 @@ import numpy as np
 
 from srprune_basicsr.formats.atomic import atomic_write_text
 from srprune_basicsr.study.arms import slug_of
-from srprune_basicsr.study.statistics import Difference, images_improved, mean_interval, paired_difference
+from srprune_basicsr.study.statistics import (
+    Difference,
+    holm,
+    images_improved,
+    mean_interval,
+    paired_difference,
+    paired_p_value,
+)
+
+CONVERGED_GAIN = 0.02   # dB: full data converged at B when it gains less than this from 0.75 B to B ...
+CONVERGED_UPPER = 0.03  # ... and the paired interval's upper bound is below this
+WITHIN_FULL = 0.05      # dB: an arm reaches full data at B when its Δ full's lower bound is at least -WITHIN_FULL
+FAMILY_LEVEL = 0.05     # family-wise error of the Holm-adjusted comparisons
 
 
 def _summary(results: list[dict], benchmarks: list[str]) -> dict[str, dict]:
@@ -183,11 +195,12 @@ def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bo
 
     largest = _budget({'iters': max((int(r.get('iters') or 0) for r in results), default=0)})  # '' for one budget
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    drawn = False
+    drawn, ticks = False, []
     for number, bench in enumerate(benchmarks):
         rows = [row for row in yardstick(results, bench) if '~' not in row[0] or row[0].endswith(largest)]
         if not rows:
             continue
+        ticks += [row[1] for row in rows]
         shift = 1 + 0.02 * (number - len(benchmarks) / 2)  # benchmarks side by side at each ratio
         ax.errorbar([row[1] * shift for row in rows], [row[2].mean for row in rows],
                     yerr=[row[2].half_width or 0.0 for row in rows], marker='o', capsize=3, label=bench)
@@ -198,15 +211,35 @@ def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bo
     ax.axhline(0, color='k', linewidth=1, label='full data')
     at = f' at {largest[1:]}' if largest else ''
     _finish_difference_plot(fig, ax, 'keep ratio (random subset)', 'PSNR against full data (dB)',
-                            f'yardstick{at}: random subsets', path)
+                            f'yardstick{at}: random subsets', path, ticks)
     return True
 
 
-def _finish_difference_plot(fig: object, ax: object, xlabel: str, ylabel: str, title: str, path: Path) -> None:
-    """Axes, title and file of a plot of paired differences against keep ratio (log scale)."""
-    import matplotlib.pyplot as plt
+def _tick_text(value: float) -> str:
+    """A log-axis tick label that stays short: 0.25, 2k, 16k."""
+    return f'{value / 1000:g}k' if value >= 1000 else f'{value:g}'
+
+
+def label_log_axis(ax: object, values: list[float]) -> None:
+    """Ticks of a log x axis at the values plotted, in plain numbers, and no minor labels.
+
+    Matplotlib's default log ticks print minor labels such as ``3x10^-2`` next to ``2x10^-2``, which
+    overlap on a short axis; the keep ratios or budgets themselves are what a reader looks up.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     ax.set_xscale('log')
+    ax.xaxis.set_major_locator(FixedLocator(sorted(set(values))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _tick_text(value)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _finish_difference_plot(fig: object, ax: object, xlabel: str, ylabel: str, title: str, path: Path,
+                            ticks: list[float]) -> None:
+    """Axes, title and file of a plot of paired differences against keep ratio (log scale, ticks at ``ticks``)."""
+    import matplotlib.pyplot as plt
+
+    label_log_axis(ax, ticks)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(f'{title}: mean paired difference and 95% interval over seeds', fontsize=10)
@@ -298,6 +331,210 @@ def compute_md(results: list[dict], benchmarks: list[str]) -> list[str]:
     return lines
 
 
+def criterion_benchmark(benchmarks: list[str]) -> str:
+    """The benchmark the converged budget is decided on: BSD100 (100 images, the narrowest intervals) if present."""
+    return 'BSD100' if 'BSD100' in benchmarks else benchmarks[-1]
+
+
+def _full_by_budget(results: list[dict]) -> dict[int, str]:
+    """Budget -> label of full data's runs at it (studies with several budgets)."""
+    return {int(r['iters']): r['arm'] for r in results if r['method'] == 'full' and r.get('iters')}
+
+
+def budget_gains(results: list[dict], bench: str) -> list[tuple[int, int, Difference]]:
+    """(smaller, budget, gain of full data from smaller to budget) for every budget with full data at 0.75 of it.
+
+    Paired by seed: the same seed starts both budgets from the same weights.
+    """
+    seeds, fulls = by_seed(results, bench), _full_by_budget(results)
+    rows = []
+    for budget, label in sorted(fulls.items()):
+        smaller = fulls.get(int(round(0.75 * budget))) if 0.75 * budget == int(0.75 * budget) else None
+        diff = paired_difference(seeds[label], seeds[smaller]) if smaller else None
+        if diff is not None:
+            rows.append((int(0.75 * budget), budget, diff))
+    return rows
+
+
+def is_converged(diff: Difference) -> bool:
+    """Full data's gain from 0.75 B to B is below CONVERGED_GAIN, its interval's upper bound below CONVERGED_UPPER."""
+    return diff.mean < CONVERGED_GAIN and diff.high is not None and diff.high < CONVERGED_UPPER
+
+
+def converged_budget(results: list[dict], benchmarks: list[str]) -> int | None:
+    """The smallest budget B at which full data has converged on the criterion benchmark (None: none yet)."""
+    passing = [budget for _, budget, diff in budget_gains(results, criterion_benchmark(benchmarks))
+               if is_converged(diff)]
+    return min(passing) if passing else None
+
+
+def convergence_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+    """The Convergence section: full data at each budget, its gain from 0.75 B to B, and the converged budget."""
+    fulls = _full_by_budget(results)
+    if len(fulls) < 2:
+        return []
+    bench = criterion_benchmark(benchmarks)
+    found = converged_budget(results, benchmarks)
+    lines = ['## Convergence: full data against its budget', '',
+             'Full data at each budget (its own cosine schedule), mean over seeds ± 95% interval, and its gain from '
+             '0.75 B to B paired by seed. B is converged when that gain on '
+             f'{bench} is below {CONVERGED_GAIN} dB and its interval\'s upper bound below {CONVERGED_UPPER} dB.', '',
+             '| budget | ' + ' | '.join(benchmarks) + ' |', '|---' * (1 + len(benchmarks)) + '|']
+    for budget, label in sorted(fulls.items()):
+        lines.append(f'| {budget} | ' + ' | '.join(_psnr_cell(by_seed(results, b)[label]) for b in benchmarks) + ' |')
+    gains = {b: {(small, big): diff for small, big, diff in budget_gains(results, b)} for b in benchmarks}
+    if gains[bench]:
+        lines += ['', '| gain | ' + ' | '.join(benchmarks) + f' | converged ({bench}) |',
+                  '|---' * (2 + len(benchmarks)) + '|']
+        for small, big in gains[bench]:
+            cells = [gains[b][(small, big)].text() if (small, big) in gains[b] else '' for b in benchmarks]
+            verdict = 'yes' if is_converged(gains[bench][(small, big)]) else 'no'
+            lines.append(f'| {small} → {big} | ' + ' | '.join(cells) + f' | {verdict} |')
+    lines += ['', f'Converged budget B = {found} iterations.' if found else
+              'No budget run so far meets the criterion: full data has not converged within these budgets.', '']
+    return lines
+
+
+def reference_budget(results: list[dict], benchmarks: list[str]) -> int:
+    """B for the comparisons against full data: the converged budget, else the largest."""
+    return converged_budget(results, benchmarks) or max(int(r.get('iters') or 0) for r in results)
+
+
+def fewest_steps_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+    """Per arm, the fewest steps at which it is within WITHIN_FULL dB of full data at B on every benchmark.
+
+    "Within" means the lower bound of Δ full@B (paired by seed) is at least -WITHIN_FULL on each benchmark:
+    a claim the interval supports, not a mean that happens to be close. Steps and wall-clock saved are
+    against full data's run at B.
+    """
+    timed = [r for r in results if r.get('steps')]
+    budget = reference_budget(results, benchmarks)
+    full = f'full~{budget}it' if budget else 'full'
+    if not timed or not any(r['arm'] == full for r in timed):
+        return []
+    seeds = {b: by_seed(results, b) for b in benchmarks}
+    runs: dict[str, list[dict]] = defaultdict(list)
+    for r in timed:
+        runs[r['arm']].append(r)
+    full_steps = float(np.mean([r['steps'] for r in runs[full]]))
+    full_seconds = float(np.median([r['train_seconds'] for r in runs[full]]))
+    lines = [f'### Fewest steps to full data at {budget} iterations', '',
+             f'For each arm, the fewest steps (over its budgets) at which Δ {full} has a lower bound of at least '
+             f'−{WITHIN_FULL} dB on every benchmark; saved: against full data\'s {full_steps:.0f} steps and '
+             f'{full_seconds:.0f} s (median wall-clock).', '',
+             '| arm | fewest steps | share of B | steps saved | wall-clock saved (s) | '
+             + ' | '.join(f'Δ {full} {b}' for b in benchmarks) + ' |', '|---' * (5 + len(benchmarks)) + '|']
+    groups: dict[str, list[str]] = defaultdict(list)
+    for arm in runs:
+        groups[arm.rsplit('~', 1)[0]].append(arm)
+    for name, arms in groups.items():
+        reached = []
+        for arm in arms:
+            diffs = [paired_difference(seeds[b][arm], seeds[b][full]) if arm != full else None for b in benchmarks]
+            ok = arm == full or all(d is not None and d.low is not None and d.low >= -WITHIN_FULL for d in diffs)
+            if ok:
+                reached.append((float(np.mean([r['steps'] for r in runs[arm]])), arm, diffs))
+        if not reached:
+            lines.append(f'| {name} | not reached | | | | ' + ' | '.join('' for _ in benchmarks) + ' |')
+            continue
+        steps, arm, diffs = min(reached)
+        seconds = float(np.median([r['train_seconds'] for r in runs[arm]]))
+        lines.append(f'| {name} | {steps:.0f} | {steps / full_steps:.0%} | {full_steps - steps:.0f} | '
+                     f'{full_seconds - seconds:.0f} | ' + ' | '.join(d.text() if d else '' for d in diffs) + ' |')
+    lines.append('')
+    return lines
+
+
+def multiplicity_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+    """Holm's adjustment over the study's family: every Δ random and Δ full at the reference budget and benchmark.
+
+    The per-comparison intervals of the tables are not adjusted; with many arms some interval excludes 0
+    by chance. A comparison that still holds after Holm holds for the whole family at FAMILY_LEVEL.
+    """
+    budget = reference_budget(results, benchmarks)
+    at = [r for r in results if int(r.get('iters') or 0) == budget]
+    family = []
+    for bench in benchmarks:
+        seeds = by_seed(at, bench)
+        for arm, record in {r['arm']: r for r in at}.items():
+            for kind, reference in (('random', random_reference(record)), ('full', full_reference(record))):
+                if reference in seeds and reference != arm:
+                    p = paired_p_value(seeds[arm], seeds[reference])
+                    if p is not None:
+                        family.append((arm, kind, bench, paired_difference(seeds[arm], seeds[reference]), p))
+    if not family:
+        return []
+    adjusted = holm([row[4] for row in family])
+    lines = ['## Multiplicity (Holm)', '',
+             f'{len(family)} comparisons at {budget or "the"} iterations (every Δ random and Δ full on every '
+             f'benchmark): two-sided paired t-test p-values and Holm\'s step-down adjustment; "holds": the '
+             f'adjusted p is below {FAMILY_LEVEL} (family-wise).', '',
+             '| arm | against | benchmark | Δ | p | Holm p | holds |', '|---|---|---|---|---|---|---|']
+    for (arm, kind, bench, diff, p), q in sorted(zip(family, adjusted, strict=True), key=lambda row: row[1]):
+        lines.append(f'| {arm} | {kind} | {bench} | {diff.text()} | {p:.4f} | {q:.4f} | '
+                     f"{'yes' if q < FAMILY_LEVEL else 'no'} |")
+    lines.append('')
+    return lines
+
+
+def curves_csv(results: list[dict], benchmarks: list[str]) -> str | None:
+    """Benchmark PSNR along every run (``val_every``): arm, seed, steps, benchmark, psnr; None if no run has one."""
+    if not any(r.get('curve') for r in results):
+        return None
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    writer.writerow(['arm', 'seed', 'steps', 'benchmark', 'psnr'])
+    for r in results:
+        for point in r.get('curve') or []:
+            for bench in benchmarks:
+                writer.writerow([r['arm'], r['seed'], point['steps'], bench, f'{point[bench]:.4f}'])
+    return buf.getvalue()
+
+
+def plot_along_training(results: list[dict], bench: str, path: Path) -> bool:
+    """PSNR along training, one line per arm at the largest budget (mean over seeds, band: 95% interval).
+
+    Points of different seeds are matched by step, so a band is drawn where every seed has that step
+    (an online arm's seeds may stop at slightly different steps; their last points are shown apart).
+    """
+    largest = max(int(r.get('iters') or 0) for r in results)
+    curves = [r for r in results if r.get('curve') and int(r.get('iters') or 0) == largest]
+    if not curves:
+        return False
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    by_arm: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in curves:
+        for point in r['curve']:
+            by_arm[r['arm']][int(point['steps'])].append(float(point[bench]))
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    palette = plt.get_cmap('tab20')
+    for number, (arm, points) in enumerate(by_arm.items()):
+        steps = sorted(points)
+        stats = [mean_interval(points[s]) for s in steps]
+        mean = np.array([m for m, _ in stats])
+        half = np.array([h or 0.0 for _, h in stats])
+        color = 'k' if arm.startswith('full') else palette(number % 20)
+        ax.plot(steps, mean, marker='.', color=color, linestyle='--' if arm.startswith('random') else '-',
+                label=arm.rsplit('~', 1)[0])
+        ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.12, linewidth=0)
+    ax.set_xlabel(f'training step (every arm on the {largest}-iteration schedule)')
+    ax.set_ylabel(f'{bench} PSNR (dB, Y), mean over seeds (band: 95% interval)')
+    ax.set_title('PSNR along training', fontsize=10)
+    low = min(m for arm in by_arm.values() for s, v in arm.items() for m in [np.mean(v)] if s >= largest / 4)
+    high = max(np.mean(v) for arm in by_arm.values() for v in arm.values())
+    ax.set_ylim(low - 0.15 * (high - low + 0.05), high + 0.1 * (high - low + 0.05))  # the plateau, not the start
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def plot_compute(results: list[dict], bench: str, path: Path) -> bool:
     """PSNR against the steps taken and against wall-clock, one point per arm (mean, 95% interval)."""
     timed = [r for r in results if r.get('steps')]
@@ -309,16 +546,21 @@ def plot_compute(results: list[dict], bench: str, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     seeds = by_seed(timed, bench)
-    records = {r['arm']: r for r in timed}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
+    groups: dict[str, list[str]] = defaultdict(list)  # one line per arm, joining its budgets
+    for r in timed:
+        if r['arm'] not in groups[r['arm'].rsplit('~', 1)[0]]:
+            groups[r['arm'].rsplit('~', 1)[0]].append(r['arm'])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110, sharey=True)
     palette = plt.get_cmap('tab20')
-    for number, (arm, record) in enumerate(records.items()):
-        runs = [r for r in timed if r['arm'] == arm]
-        mean, half = mean_interval(list(seeds[arm].values()))
-        style = dict(marker='*' if record.get('online') else 'o', markersize=10 if record.get('online') else 6,
-                     capsize=3, linestyle='none', label=arm, color=palette(number % 20))
+    for number, (name, arms) in enumerate(groups.items()):
+        online = any(r.get('online') for r in timed if r['arm'] in arms)
+        style = dict(marker='*' if online else 'o', markersize=10 if online else 6, capsize=3, label=name,
+                     color='k' if name == 'full' else palette(number % 20),
+                     linestyle='--' if name.startswith('random') else '-')
         for ax, key in zip(axes, ('steps', 'train_seconds'), strict=True):
-            ax.errorbar([float(np.mean([r[key] for r in runs]))], [mean], yerr=[half or 0.0], **style)
+            points = sorted((float(np.mean([r[key] for r in timed if r['arm'] == arm])),
+                             *mean_interval(list(seeds[arm].values()))) for arm in arms)
+            ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] or 0.0 for p in points], **style)
     axes[0].set_xlabel('training steps taken')
     axes[1].set_xlabel('training wall-clock (s), mean over seeds')
     axes[0].set_ylabel(f'{bench} PSNR (dB, Y), mean and 95% interval')
@@ -348,7 +590,10 @@ def study_md(results: list[dict], benchmarks: list[str]) -> str:
         lines.append('')
     lines += yardstick_md(results, benchmarks)
     lines += iterations_md(results, benchmarks)
+    lines += convergence_md(results, benchmarks)
     lines += compute_md(results, benchmarks)
+    lines += fewest_steps_md(results, benchmarks)
+    lines += multiplicity_md(results, benchmarks)
     ratios, count = pairing_gain(results, benchmarks)
     lines += ['## Pairing by seed', '']
     if ratios:
@@ -366,6 +611,8 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    largest = max(int(r.get('iters') or 0) for r in results)  # with several budgets: the largest (compute plots: all)
+    results = [r for r in results if int(r.get('iters') or 0) == largest]
     summary = _summary(results, [bench])
     seeds = by_seed(results, bench)
     lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
@@ -373,7 +620,7 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
         rec = row['record']
         if rec['method'] in ('full', 'distilled') or rec.get('online'):
             continue
-        name = rec['method'] + (f"+{rec['band']:g}" if rec['band'] else '') + _budget(rec)
+        name = rec['method'] + (f"+{rec['band']:g}" if rec['band'] else '')
         mean, half = mean_interval(list(seeds[arm].values()))
         lines[name].append((rec['keep_ratio'], mean, half or 0.0))
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -381,15 +628,23 @@ def plot_ratio(results: list[dict], bench: str, path: Path) -> None:
         points.sort()
         x, y, e = zip(*points, strict=True)
         ax.errorbar(x, y, yerr=e, marker='o', capsize=3, label=name, linestyle='--' if name == 'random' else '-')
-    for arm, row in summary.items():
-        if row['record']['method'] == 'full':
-            ax.axhline(row[bench][0], color='k', linewidth=1, label=arm)
-    for arm, row in summary.items():
-        if row['record']['method'] == 'distilled':
-            ax.axhline(row[bench][0], color='tab:purple', linestyle=':', label=arm)
-        if row['record'].get('online'):
-            ax.axhline(row[bench][0], color='tab:red', linestyle='-.', linewidth=1, label=f'{arm} (online, whole set)')
-    ax.set_xscale('log')
+    if largest:
+        ax.set_title(f'every arm at {largest} iterations', fontsize=10)
+    for arm, row in summary.items():  # the arms without a keep ratio: a line at the mean, a band for its interval
+        method = row['record']['method']
+        if method == 'full':
+            style, label = {'color': 'k', 'linewidth': 1}, arm
+        elif method == 'distilled':
+            style, label = {'color': 'tab:purple', 'linestyle': ':'}, arm
+        elif row['record'].get('online'):
+            style, label = {'color': 'tab:red', 'linestyle': '-.', 'linewidth': 1}, f'{arm} (online, whole set)'
+        else:
+            continue
+        mean, half = mean_interval(list(seeds[arm].values()))
+        ax.axhline(mean, label=label + ('' if half is None else ' (band: 95% interval)'), **style)
+        if half is not None:
+            ax.axhspan(mean - half, mean + half, color=style['color'], alpha=0.12, linewidth=0)
+    label_log_axis(ax, [x for points in lines.values() for x, _, _ in points])
     ax.set_xlabel('keep ratio')
     ax.set_ylabel(f'{bench} PSNR (dB, Y), mean and 95% interval over seeds')
     ax.legend(fontsize=7)
@@ -406,7 +661,7 @@ def plot_gain(results: list[dict], method: str, benchmarks: list[str], path: Pat
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    drawn = False
+    drawn, ticks = False, []
     for number, bench in enumerate(benchmarks):
         points: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
         records = {r['arm']: r for r in results if r['method'] == method}
@@ -420,17 +675,22 @@ def plot_gain(results: list[dict], method: str, benchmarks: list[str], path: Pat
             x, y, e = zip(*series, strict=True)
             shift = 1 + 0.02 * (number - len(benchmarks) / 2)  # benchmarks side by side at each ratio
             ax.errorbar([v * shift for v in x], y, yerr=e, marker='o', capsize=3, label=name)
-            drawn = True
+            drawn, ticks = True, ticks + list(x)
     if not drawn:
         plt.close(fig)
         return False
     ax.axhline(0, color='k', linewidth=1)
-    _finish_difference_plot(fig, ax, 'keep ratio', 'PSNR gain over random of the same size (dB)', method, path)
+    _finish_difference_plot(fig, ax, 'keep ratio', 'PSNR gain over random of the same size (dB)', method, path,
+                            ticks)
     return True
 
 
 def plot_iterations(results: list[dict], bench: str, path: Path) -> None:
-    """PSNR against the iteration budget, one line per arm (mean and 95% interval over seeds): the compute axis."""
+    """PSNR against the iteration budget (log), one line per arm joining its budgets: the compute axis.
+
+    Each point is one budget with its own schedule (mean and 95% interval over seeds); full data, the
+    reference, is drawn with its interval as a band, so where an arm's point falls inside it is visible.
+    """
     import matplotlib
 
     matplotlib.use('Agg')
@@ -441,15 +701,20 @@ def plot_iterations(results: list[dict], bench: str, path: Path) -> None:
     for arm, record in records.items():
         mean, half = mean_interval(list(seeds[arm].values()))
         lines[arm.rsplit('~', 1)[0]].append((int(record['iters']), mean, half or 0.0))
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
     for name, points in sorted(lines.items()):
         points.sort()
         x, y, e = zip(*points, strict=True)
-        style = {'color': 'k'} if name == 'full' else {'linestyle': '--'} if name.startswith('random') else {}
+        if name == 'full':
+            ax.plot(x, y, color='k', marker='o', label='full (band: 95% interval)')
+            ax.fill_between(x, np.array(y) - e, np.array(y) + e, color='k', alpha=0.12, linewidth=0)
+            continue
+        style = {'linestyle': '--'} if name.startswith('random') else {}
         ax.errorbar(x, y, yerr=e, marker='o', capsize=3, label=name, **style)
-    ax.set_xlabel('training iterations')
+    label_log_axis(ax, [x for points in lines.values() for x, _, _ in points])
+    ax.set_xlabel('training iterations (each budget its own schedule; log scale)')
     ax.set_ylabel(f'{bench} PSNR (dB, Y), mean and 95% interval over seeds')
-    ax.set_title('does a subset reach full data in fewer iterations?', fontsize=10)
+    ax.set_title('PSNR against the iteration budget', fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
@@ -497,6 +762,13 @@ def write_outputs(results: list[dict], root: Path, benchmarks: list[str]) -> dic
         for bench in benchmarks:
             written[f'iters_{bench}'] = root / f'psnr_vs_iters_{bench}.png'
             plot_iterations(results, bench, written[f'iters_{bench}'])
+    curves = curves_csv(results, benchmarks)
+    if curves:
+        written['curves'] = root / 'study_curves.csv'
+        atomic_write_text(written['curves'], curves)
+        for bench in benchmarks:
+            if plot_along_training(results, bench, root / f'psnr_along_training_{bench}.png'):
+                written[f'along_{bench}'] = root / f'psnr_along_training_{bench}.png'
     for bench in benchmarks:
         if plot_compute(results, bench, root / f'psnr_vs_steps_{bench}.png'):
             written[f'compute_{bench}'] = root / f'psnr_vs_steps_{bench}.png'

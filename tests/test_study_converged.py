@@ -1,0 +1,150 @@
+"""The converged study's machinery: budgets per arm, validation along runs, convergence, fewest steps, Holm."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO
+
+from srprune_basicsr.study.arms import check_arms, expand_arms
+from srprune_basicsr.study.runner import load_study
+from srprune_basicsr.study.statistics import holm, paired_p_value
+from srprune_basicsr.study.tables import (
+    convergence_md,
+    converged_budget,
+    fewest_steps_md,
+    label_log_axis,
+    multiplicity_md,
+)
+
+
+def test_compute_arms_mapping_runs_each_arm_at_its_budgets() -> None:
+    study = {'keep_ratios': [0.5], 'methods': {'lv': {}},
+             'budget': {'total_iter': [300, 600, 1200], 'compute_arms': {'full': [300, 600], 'lv@0.5': [600]}}}
+    assert [a.label for a in expand_arms(study)] == ['full~300it', 'full~600it', 'lv@0.5~600it', 'full~1200it',
+                                                     'random@0.5~1200it', 'lv@0.5~1200it']
+    for bad, message in (({'full': [450]}, r"compute_arms:full: \[450\] not in budget:total_iter"),
+                         ({'full': 300}, 'compute_arms:full must be a non-empty list of budgets'),
+                         ({'lv@0.25': [300]}, r"budget:compute_arms: \['lv@0.25'\] name no arm")):
+        study['budget']['compute_arms'] = bad
+        with pytest.raises(ValueError, match=f'study.yml: {"" if "name no arm" in message else "budget:"}{message}'):
+            check_arms(study, 'study.yml')
+
+
+def test_shipped_converged_study_runs_its_curve_and_arms() -> None:
+    study = load_study(REPO / 'options' / 'study' / 'cpu_edsr_x2_converged.yml')
+    labels = [arm.label for arm in expand_arms(study)]
+    budgets = study['budget']['total_iter']
+    assert [label for label in labels if label.startswith('full')] == [f'full~{b}it' for b in budgets]
+    assert {label.split('~')[0] for label in labels if label.endswith('~16000it')} == {
+        'full', 'random@0.1', 'random@0.25', 'random@0.5', 'random@0.75', 'loss_value@0.1+0.3',
+        'loss_value@0.5+0.05', 'sobel@0.25', 'dynamic_uncertainty@0.75', 'online_loss', 'online_loss_hard'}
+    assert 'sobel@0.25~8000it' in labels and 'loss_value@0.5+0.05~12000it' in labels
+    assert study['budget']['val_every'] == 2000 and study['seeds'] == [0, 1, 2]
+    for method in ('loss_value', 'sobel', 'dynamic_uncertainty'):  # scores kept beside the results
+        assert (REPO / study['methods'][method]['scores']).is_file()
+
+
+@pytest.mark.parametrize('budget,message', [({'val_every': 0}, 'val_every must be a positive whole number'),
+                                            ({'val_every': 2.5}, 'val_every must be a positive whole number'),
+                                            ({'val_every': 100, 'checkpoint_freq': 300},
+                                             r'val_every \(100\) .* budget:checkpoint_freq \(300\) differs')])
+def test_bad_validation_interval_is_refused(tmp_path: Path, budget: dict, message: str) -> None:
+    path = tmp_path / 'study.yml'
+    path.write_text(yaml.safe_dump({'name': 's', 'scale': 2, 'train_options': 'x.yml', 'data': {}, 'benchmarks': {},
+                                    'budget': {'total_iter': 600, **budget}}))
+    with pytest.raises(ValueError, match=f'{path}: budget:{message}'):
+        load_study(path)
+
+
+def test_holm_matches_a_hand_computation_and_p_values_match_scipy() -> None:
+    from scipy import stats
+
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    arm, reference = {0: 31.2, 1: 31.25, 2: 31.31}, {0: 31.1, 1: 31.2, 2: 31.22}
+    expected = stats.ttest_rel([arm[s] for s in range(3)], [reference[s] for s in range(3)]).pvalue
+    assert paired_p_value(arm, reference) == pytest.approx(expected)
+    assert paired_p_value({0: 1.0}, {0: 0.0}) is None
+
+
+def fake_runs(psnr: dict[str, dict[int, float]], offsets: dict[int, float], benchmarks: tuple = ('Set5', 'BSD100'),
+              steps: dict[str, int] | None = None) -> list[dict]:
+    """Result records: label (``arm~Nit``) -> budget... -> seed offsets; the same value on every benchmark."""
+    results = []
+    for label, per_seed in psnr.items():
+        base, iters = label.split('~')
+        iters = int(iters[:-2])
+        method = base.split('@')[0]
+        ratio = float(base.split('@')[1]) if '@' in base else 1.0
+        for seed, value in per_seed.items():
+            run_steps = (steps or {}).get(label, iters) + (seed if label.startswith('online') else 0)
+            results.append({'arm': label, 'method': method, 'keep_ratio': ratio, 'band': 0.0, 'seed': seed,
+                            'iters': iters, 'online': label.startswith('online'), 'steps': run_steps,
+                            'train_seconds': run_steps / 10,
+                            'benchmarks': {b: {'psnr': value + offsets.get(seed, 0.0), 'ssim': 0.9}
+                                           for b in benchmarks}})
+    return results
+
+
+def seeds_of(value: float, noise: tuple = (0.0, 0.004, -0.003)) -> dict[int, float]:
+    return {seed: value + n for seed, n in enumerate(noise)}
+
+
+def test_converged_budget_is_the_smallest_whose_gain_from_three_quarters_passes() -> None:
+    runs = {'full~300it': seeds_of(30.0), 'full~400it': seeds_of(30.2), 'full~600it': seeds_of(30.29),
+            'full~800it': seeds_of(30.30, (0.0, 0.002, 0.001))}
+    results = fake_runs(runs, {})
+    # 300 -> 400: +0.2 (no); 600 -> 800: +0.01 with a narrow interval (yes)
+    assert converged_budget(results, ['Set5', 'BSD100']) == 800
+    md = '\n'.join(convergence_md(results, ['Set5', 'BSD100']))
+    assert '| 300 → 400 |' in md and md.count('| no |') == 1 and md.count('| yes |') == 1
+    assert 'Converged budget B = 800 iterations.' in md and 'on BSD100 is below 0.02 dB' in md
+    # a small mean whose interval reaches past 0.03 does not count: the noise could hide a gain
+    runs['full~800it'] = seeds_of(30.30, (0.0, 0.05, -0.04))
+    assert converged_budget(fake_runs(runs, {}), ['Set5', 'BSD100']) is None
+
+
+def test_fewest_steps_needs_the_lower_bound_within_the_margin_on_every_benchmark() -> None:
+    runs = {'full~400it': seeds_of(29.9), 'full~800it': seeds_of(30.0),
+            'rule~400it': seeds_of(29.99, (0.0, 0.003, -0.002)), 'rule~800it': seeds_of(30.0),
+            'online~800it': seeds_of(29.8)}
+    results = fake_runs(runs, {}, steps={'online~800it': 500})
+    md = '\n'.join(fewest_steps_md(results, ['Set5', 'BSD100']))
+    assert 'Fewest steps to full data at 800 iterations' in md
+    assert '| full | 800 | 100% | 0 |' in md  # full data at 400 is 0.1 dB below: not within 0.05
+    assert '| rule | 400 | 50% | 400 |' in md  # within 0.05 dB of full@800 at half the steps
+    assert '| online | not reached |' in md
+
+
+def test_multiplicity_adjusts_the_family_at_the_reference_budget() -> None:
+    runs = {'full~800it': seeds_of(30.0), 'random@0.5~800it': seeds_of(29.9, (0.0, 0.01, -0.004)),
+            'rule@0.5~800it': seeds_of(29.95, (0.0, 0.03, -0.05)), 'full~400it': seeds_of(29.0)}
+    results = fake_runs(runs, {})
+    md = '\n'.join(multiplicity_md(results, ['BSD100']))
+    assert '3 comparisons at 800 iterations' in md and '~400it' not in md
+    rows = [line for line in md.splitlines() if line.startswith('| random@0.5')]
+    assert rows and rows[0].endswith('| yes |')  # 0.1 dB below full, tight: holds after Holm
+    assert all(line.endswith('| no |') for line in md.splitlines() if line.startswith('| rule@0.5'))
+
+
+def test_log_axis_ticks_are_the_values_in_plain_numbers() -> None:
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0.02, 0.03, 0.1, 0.25], [1, 2, 3, 4])
+    label_log_axis(ax, [0.02, 0.03, 0.1, 0.25])
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['0.02', '0.03', '0.1', '0.25']
+    assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    ax.plot([2000, 16000], [1, 2])
+    label_log_axis(ax, [2000, 8000, 16000])
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['2k', '8k', '16k']
+    plt.close(fig)
+    assert np.isfinite(0.0)
