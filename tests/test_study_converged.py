@@ -11,8 +11,8 @@ from srprune_basicsr.study.arms import check_arms, expand_arms
 from srprune_basicsr.study.runner import load_study
 from srprune_basicsr.study.statistics import holm, paired_p_value
 from srprune_basicsr.study.tables import (
-    convergence_md,
     converged_budget,
+    convergence_md,
     fewest_steps_md,
     label_log_axis,
     multiplicity_md,
@@ -148,3 +148,14 @@ def test_log_axis_ticks_are_the_values_in_plain_numbers() -> None:
     assert [t.get_text() for t in ax.get_xticklabels()] == ['2k', '8k', '16k']
     plt.close(fig)
     assert np.isfinite(0.0)
+
+
+def test_a_run_made_in_several_sittings_counts_each_sittings_log(tmp_path: Path) -> None:
+    from srprune_basicsr.study.runner import Study
+
+    (tmp_path / 'train_run_20261204_100000.log').write_text(
+        '2026-12-04 10:00:00,100 INFO: start\n  a line without a time\n2026-12-04 10:01:40,900 INFO: iter 100\n')
+    (tmp_path / 'train_run_20261204_110000.log').write_text(
+        '2026-12-04 11:00:00,000 INFO: resumed\n2026-12-04 11:00:30,000 INFO: end\n')
+    (tmp_path / 'train_run_20261204_120000.log').write_text('2026-12-04 12:00:00,000 INFO: one line only\n')
+    assert Study.logged_seconds(tmp_path) == 130.0

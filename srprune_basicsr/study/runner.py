@@ -216,6 +216,23 @@ class Study:
         launcher.train(launcher.write_option_file(path, opt), self.root)
         return experiment
 
+    @staticmethod
+    def logged_seconds(experiment: Path) -> float:
+        """Training seconds of a run made in several sittings: each sitting's BasicSR log, first to last line.
+
+        A resumed run's own process saw only its last part; every sitting writes its own
+        ``train_*.log`` in the run folder, so their spans add up to the time the run trained (start-up
+        and the steps redone after a cut count, as they did for whoever ran it).
+        """
+        total = 0.0
+        for log in sorted(experiment.glob('train_*.log')):
+            stamps = [time.mktime(time.strptime(line[:19], '%Y-%m-%d %H:%M:%S'))
+                      for line in log.read_text(errors='replace').splitlines()
+                      if len(line) > 19 and line[4] == '-' and line[10] == ' ' and line[13] == ':']
+            if len(stamps) > 1:
+                total += stamps[-1] - stamps[0]
+        return round(total, 1)
+
     def steps_taken(self, arm: Arm, seed: int, experiment: Path) -> int:
         """Training steps the run took: its total_iter, or, online, the steps its prune_online.json counts."""
         if arm.online:
@@ -370,13 +387,15 @@ class Study:
                 if log:
                     print(f'{arm.label} seed {seed}: done before, skipped', flush=True)
                 continue
+            states = self.root / 'experiments' / self.run_name(arm, seed) / 'training_states'
+            resumed = states.is_dir() and any(states.iterdir())
             started = time.perf_counter()
             experiment = self.train(arm, seed, recipe)
-            seconds = round(time.perf_counter() - started, 1)
+            seconds = self.logged_seconds(experiment) if resumed else round(time.perf_counter() - started, 1)
             steps, final = self.steps_taken(arm, seed, experiment), self.evaluate(experiment)
             record = {'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': arm.band,
                       'seed': seed, 'iters': arm.iters, 'recipe': recipe, 'online': bool(arm.online),
-                      'steps': steps, 'train_seconds': seconds, 'benchmarks': final}
+                      'steps': steps, 'train_seconds': seconds, 'resumed': resumed, 'benchmarks': final}
             if self.val_every:
                 record['curve'] = self.curve(experiment, steps, final)
             out.parent.mkdir(parents=True, exist_ok=True)
