@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One GPU study in one device call: options/study/gpu_edsr_t91_x2.yml, every run in one wave.
+# One GPU study in one device call, every run in one wave: by default the converged twin
+# (options/study/gpu_edsr_x2_converged.yml); STUDY=options/study/gpu_edsr_t91_x2.yml runs the earlier one.
 #
 #   here, once:   bash tools/gpu_study.sh wheels            cp312 wheels the bare GPU machine lacks -> .gpu/whl
 #                                                           (basicsr, lmdb, addict; this package runs from the tree)
@@ -10,12 +11,13 @@
 # The device tool carries .gpu (git-ignored; about 25 MB): run(command="bash tools/gpu_study.sh run", carry=[".gpu"]).
 # pack reuses scores made before with SCORES=path/to/scores.csv and SOBEL=path/to/scores.csv (e.g. the CPU
 # study's), else runs tools/prepare_cpu_edsr_study.sh up to its scores (STAGE=scores; PROXY_ITERS shortens the proxy).
-# run takes ITERS, BATCH, SEEDS ("0 1 2"), NUM_GPU (1) and WORK (/tmp/gpu_study) from the environment: the suite runs
-# it on CPU at ITERS=2 (tests/test_gpu_study.py).
+# run takes ITERS (one budget, or one per budget of a study with several: "3000 4500 6000"), VAL_EVERY, BATCH,
+# SEEDS ("0 1 2"), NUM_GPU (1) and WORK (/tmp/gpu_study) from the environment: the suite runs it on CPU at
+# ITERS="1 2 3" (tests/test_gpu_study.py).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${PACK:-$REPO/.gpu}
-STUDY=$REPO/options/study/gpu_edsr_t91_x2.yml
+STUDY=$REPO/${STUDY:-options/study/gpu_edsr_x2_converged.yml}
 # the pool and benchmarks are made by tools/prepare_cpu_edsr_study.sh, the CPU study's own, so the scores' keys match
 PY=${PYTHON:-python3}
 
@@ -63,7 +65,18 @@ run() {
 import os, sys, yaml
 study = yaml.safe_load(open(sys.argv[1]))
 study['num_gpu'] = int(os.environ.get('NUM_GPU', study['num_gpu']))
-study['budget']['total_iter'] = int(os.environ.get('ITERS', study['budget']['total_iter']))
+budget = study['budget']
+if os.environ.get('ITERS'):  # new budgets in the order of the study's; compute_arms and val_every follow them
+    old = budget['total_iter'] if isinstance(budget['total_iter'], list) else [budget['total_iter']]
+    new = [int(i) for i in os.environ['ITERS'].split()]
+    if len(new) != len(old):
+        sys.exit(f"ITERS gives {len(new)} budgets, {sys.argv[1]} has {len(old)}: {old}")
+    moved = dict(zip(sorted(old), sorted(new)))
+    budget['total_iter'] = sorted(new) if isinstance(budget['total_iter'], list) else new[0]
+    if isinstance(budget.get('compute_arms'), dict):
+        budget['compute_arms'] = {arm: [moved[b] for b in its] for arm, its in budget['compute_arms'].items()}
+    if 'val_every' in budget:
+        budget['val_every'] = max(1, int(os.environ.get('VAL_EVERY', min(new))))
 study['budget']['batch_size'] = int(os.environ.get('BATCH', study['budget']['batch_size']))
 study['seeds'] = [int(s) for s in os.environ.get('SEEDS', ' '.join(map(str, study['seeds']))).split()]
 open('study.yml', 'w').write(yaml.safe_dump(study, sort_keys=False))
@@ -86,6 +99,7 @@ s = Study(load_study('study.yml')); s.claim_root(); s.check_inputs(); open('runs
   local root
   root=studies/$("$PY" -c "import yaml; print(yaml.safe_load(open('study.yml'))['name'])")
   cp "$root/study.csv" "$root/study_images.csv" "$root/study.md" "$out/" 2>/dev/null || true
+  if [ -f "$root/study_curves.csv" ]; then cp "$root/study_curves.csv" "$out/"; fi
   (cd "$root" && tar -cf "$out/plots.tar" ./*.png) 2>/dev/null || true  # one file: at most 8 come back
   { echo "$runs runs, $((SECONDS - started)) s in all"; cat study.log; tail -n 20 shard_*.log; } >"$out/log.txt"
   echo "$runs runs in $((SECONDS - started)) s -> $out"
