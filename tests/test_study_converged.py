@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, run_cli
 
 from srprune_basicsr.study.arms import check_arms, expand_arms
 from srprune_basicsr.study.runner import load_study
@@ -159,3 +159,32 @@ def test_a_run_made_in_several_sittings_counts_each_sittings_log(tmp_path: Path)
         '2026-12-04 11:00:00,000 INFO: resumed\n2026-12-04 11:00:30,000 INFO: end\n')
     (tmp_path / 'train_run_20261204_120000.log').write_text('2026-12-04 12:00:00,000 INFO: one line only\n')
     assert Study.logged_seconds(tmp_path) == 130.0
+
+
+def test_a_running_study_of_the_same_name_with_other_options_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    from srprune_basicsr.formats.atomic import OutputBusyError
+    from srprune_basicsr.study.runner import Study
+
+    def study(seeds: list[int]) -> Study:
+        return Study({'name': 'one', 'scale': 2, 'seeds': seeds, 'keep_ratios': [0.5], 'budget': {'total_iter': 1},
+                      'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+                      'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                               'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+                      'benchmarks': {'tiny': str(tiny_data / 'val')}}, tmp_path / 'one')
+
+    first = study([0])
+    first.claim_root()
+    first.hold_definition()
+    shard = study([0])  # a second shard of the same study shares the folder
+    shard.hold_definition()
+    other = study([1])
+    with pytest.raises(OutputBusyError, match=r"one: a study of the same name \('one'\) with other options is running"):
+        other.hold_definition()
+    # as a user meets it: the second `srprune study` stops with one line, before training anything
+    (tmp_path / 'other.yml').write_text(yaml.safe_dump(other.study))
+    proc = run_cli(['study', '-opt', 'other.yml', '--root', str(tmp_path / 'one')], tmp_path, timeout=300)
+    assert proc.returncode == 2 and 'with other options is running in this folder' in proc.stderr
+    assert not (tmp_path / 'one' / 'experiments').exists()
+    first._definition_lock.close()
+    shard._definition_lock.close()
+    other.hold_definition()  # once the first has ended, the other may run (its runs are added)

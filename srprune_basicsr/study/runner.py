@@ -24,6 +24,7 @@ import numpy as np
 
 from srprune_basicsr.formats.atomic import (
     MARKER,
+    OutputBusyError,
     UnsafeOutputError,
     atomic_write_text,
     check_apart,
@@ -334,6 +335,47 @@ class Study:
             if not made_by_us(self.root, kind='study'):
                 write_marker(self.root, 'study')
 
+    def definition(self) -> str:
+        """A digest of the whole study option file: the shards of one study share it, another study does not."""
+        return hashlib.sha256(json.dumps(self.study, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def hold_definition(self) -> None:
+        """Refuse to share the folder with a running study of the same name and other options; hold it for this one.
+
+        Shards of one study run side by side in one folder and each writes the tables of every finished
+        run; a study with other options (say other seeds) under the same name would write tables of its
+        own runs only, over theirs. Each running study holds a shared lock on the file of its
+        definition's digest for its whole life (released by the system however the process ends), and
+        a study with another digest finding one of those held is refused. Run one after the other,
+        they are allowed as before: more bands or seeds add runs.
+        """
+        if getattr(self, '_definition_lock', None) is not None:
+            return
+        mine = self.root / f'.definition-{self.definition()}.lock'
+        with open(self.root.parent / f'.{self.root.name}.claim', 'w') as claim:
+            fcntl.flock(claim, fcntl.LOCK_EX)  # one study at a time checks and takes its lock
+            for other in sorted(self.root.glob('.definition-*.lock')):
+                if other != mine and self._held_elsewhere(other):
+                    raise OutputBusyError(f'{self.root}: a study of the same name ({self.study["name"]!r}) with other '
+                                          f'options is running in this folder (its options: {other}); its tables '
+                                          'and this one\'s would replace each other. Wait until it ends, or give this '
+                                          'study another name or --root')
+            handle = open(mine, 'a+')  # noqa: SIM115 - kept open: the lock lives as long as the process
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            if handle.tell() == 0:
+                handle.write(json.dumps(self.study, sort_keys=True, default=str, indent=1) + '\n')
+                handle.flush()
+        self._definition_lock = handle
+
+    @staticmethod
+    def _held_elsewhere(lock: Path) -> bool:
+        with open(lock) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+        return False
+
     def check_inputs(self, shard: tuple[int, int] = (0, 1), arms: list[str] | None = None) -> None:
         """Every input an unfinished run of this shard reads is checked before the first run trains.
 
@@ -373,6 +415,7 @@ class Study:
         """
         index, count = shard
         self.claim_root()
+        self.hold_definition()
         self.check_inputs(shard, arms)
         if log:
             for note in self.notes:
@@ -415,6 +458,8 @@ class Study:
         if refuse_empty and not any(self.result_path(arm, seed).is_file() for arm, seed in self.pairs()):
             raise FileNotFoundError(f'{self.root}: no finished run of this study yet, so no tables to write '
                                     '(run the study first, or give its --root)')
+        if refuse_empty:  # --tables alone: not over the tables of a running study with other options
+            self.hold_definition()
         results = []
         for arm, seed in self.pairs():  # other shards' results too, each checked as this shard's were
             out = self.result_path(arm, seed)
