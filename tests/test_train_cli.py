@@ -99,3 +99,31 @@ def test_study_evaluation_equals_basicsrs_test_pipeline(trained: Path, tiny_data
     assert len(result.per_image) == 2
     hr_only = evaluate(net, tiny_data / 'hr_val', scale=2)  # LR made on the fly from HR-only folders
     assert len(hr_only.per_image) == 2 and 20 < hr_only.psnr < 60
+
+
+def test_a_finished_pipeline_tears_its_process_group_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BasicSR never destroys the group it starts; left to the interpreter's exit, a gloo rank can abort after
+    training ended (torchrun then reports a failed job). ``srprune train`` ends it once every rank is done."""
+    import socket
+
+    import torch.distributed as dist
+
+    from srprune_basicsr.cli.train import run_basicsr_pipeline
+
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(port))
+    seen = []
+
+    def pipeline(root: str) -> None:  # stands for train_pipeline: it starts the group, as init_dist does
+        dist.init_process_group('gloo', rank=0, world_size=1)
+        seen.append(dist.is_initialized())
+
+    try:
+        assert run_basicsr_pipeline(pipeline, 'srprune train', []) == 0
+        assert seen == [True] and not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

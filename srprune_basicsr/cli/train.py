@@ -33,7 +33,23 @@ def run_basicsr_pipeline(pipeline: Callable[[str], None], prog: str, args: Seque
         pipeline(os.getcwd())
     finally:
         sys.argv = saved
+    end_process_group()
     return 0
+
+
+def end_process_group() -> None:
+    """Wait for every rank, then tear the process group down before the interpreter does.
+
+    BasicSR's pipelines never destroy the group they start; left to the interpreter's exit, a gloo
+    group's threads may still be running when their C++ objects are destroyed, and that rank aborts
+    ("terminate called without an active exception") after training ended, so a finished torchrun
+    job exits non-zero. A rank that failed raises before here, and torchrun ends the others.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
