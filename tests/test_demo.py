@@ -17,7 +17,7 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     proc = run_cli(['demo', '--workdir', 'demo', '--iters', '6'], tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = dict(re.findall(r'\| ([A-Za-z0-9 %()]+?) \| ([0-9.]+) \|', proc.stdout))
-    assert set(rows) >= {'bicubic', 'SRCNN proxy (full)', 'FSRCNN full', 'FSRCNN refined 50%', 'FSRCNN random 50%'}
+    assert set(rows) >= {'bicubic', 'SRCNN proxy (ranks the data)', 'FSRCNN full', 'FSRCNN refined 50%', 'FSRCNN random 50%'}
     assert 15 < float(rows['bicubic']) < 50
     root = tmp_path / 'demo'
     gt_keys = [e.key for e in read_meta_info(root / 'data' / 'train_sub' / 'HR_sub.lmdb')]
@@ -31,4 +31,4 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     log = next((study / 'experiments' / 'demo_x2_loss_value_r0p5_b0p05_s0').glob('train_*.log')).read_text()
     assert f'kept {len(refined)} of {len(gt_keys)} samples' in log
     assert cv2.imread(str(study / 'report' / 'score_hist.png')) is not None
-    assert (root / 'results.md').read_text().count('\n') == 7
+    assert (root / 'results.md').read_text().count('\n') == 9 and 'not one of the compared models' in proc.stdout

@@ -25,6 +25,11 @@ def test_the_gpu_study_script_packs_and_runs_at_a_tiny_budget(tiny_data: Path, t
     unpacked = subprocess.run(['bash', script, 'run'], env=env, capture_output=True, text=True, timeout=60)
     assert unpacked.returncode == 2 and "pack/data/T91/HR is missing: run 'bash tools/gpu_study.sh pack" in (
         unpacked.stderr) and not (tmp_path / 'work').exists()
+    lacking = tmp_path / 'lacking'
+    (lacking / 'T91' / 'HR').mkdir(parents=True)
+    refused = subprocess.run(['bash', script, 'pack', str(lacking)], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and f'no images in {lacking}/T91/HR {lacking}/Set5/HR' in refused.stderr
+    assert not (tmp_path / 'pack').exists()  # nothing copied, no empty folders left
     packed = subprocess.run(['bash', script, 'pack', str(data)], env=env, capture_output=True, text=True, timeout=600)
     assert packed.returncode == 0, packed.stderr[-3000:]
     scores = {name: (tmp_path / 'pack' / 'scores' / f'{name}.csv').read_text().splitlines()

@@ -77,7 +77,8 @@ def test_bad_study_options_fail_clearly(tmp_path: Path) -> None:
     base = {'name': 's', 'scale': 2, 'train_options': 'x.yml', 'data': {}, 'benchmarks': {}}
     for change, message in (({'budgt': {}}, r"unknown key\(s\) \['budgt'\]"),
                             ({'methods': {'sobel': {}}}, 'methods:sobel needs exactly one of'),
-                            ({'budget': {'iters': 3}}, r"unknown budget key\(s\) \['iters'\]")):
+                            ({'budget': {'iters': 3}}, r"unknown budget key\(s\) \['iters'\]"),
+                            ({'name': '../elsewhere'}, r"name: '../elsewhere' is a path")):
         path = tmp_path / 'bad.yml'
         path.write_text(yaml.safe_dump({**base, **change}))
         with pytest.raises(ValueError, match=message):

@@ -31,6 +31,14 @@ wheels() {  # this package itself runs from the working tree that travels (PYTHO
 
 pack() {
   local data=${1:?pack needs the folder holding T91/ Set5/ Set14/ BSD100/, each with HR/}
+  local set missing=()
+  for set in T91 Set5 Set14 BSD100; do  # every set checked before anything is copied
+    compgen -G "$data/$set/HR/*" >/dev/null || missing+=("$data/$set/HR")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "pack: no images in ${missing[*]}: DATA_DIR must hold T91/ Set5/ Set14/ BSD100/, each with HR/ images" >&2
+    return 2
+  fi
   for set in T91 Set5 Set14 BSD100; do
     mkdir -p "$PACK/data/$set/HR" && cp "$data/$set/HR"/* "$PACK/data/$set/HR/"
   done

@@ -30,6 +30,11 @@ TRAIN_PHOTOS = ('astronaut', 'chelsea', 'rocket', 'hubble_deep_field', 'immunohi
 VAL_PHOTOS = ('coffee', 'camera')
 PROXY_OPTION = PRESETS / 'demo' / 'train_SRCNN_x2_demo.yml'
 STUDY_OPTION = PRESETS / 'demo' / 'study_demo.yml'
+PROXY_ROW = 'SRCNN proxy (ranks the data)'
+PROXY_NOTE = ('The proxy only ranks the sub-images and is not one of the compared models: SRCNN works on the '
+              'bicubic-upscaled image at full size and starts as bicubic, so it can be ahead of the small FSRCNN '
+              'targets. The comparison is the three FSRCNN rows: one target, the same iterations, three choices '
+              'of data.')
 ARMS = {'full': 'FSRCNN full', 'loss_value@0.5+0.05': 'FSRCNN refined 50%', 'random@0.5': 'FSRCNN random 50%'}
 SUB_IMAGE = PrepareConfig(crop=96, step=96, thresh=24, scales=(2, 3, 4))
 
@@ -110,6 +115,8 @@ def prepare_workdir(workdir: Path, overwrite: bool) -> Path:
 
     Anything else (a folder with other files) is refused: the demo never deletes what it did not make.
     """
+    if workdir.exists() and not workdir.is_dir():
+        raise NotADirectoryError(f'--workdir {workdir} is a file, not a folder: give a new or empty folder')
     if workdir.exists() and any(workdir.iterdir()) and not made_by_us(workdir, kind='demo'):
         raise UnsafeOutputError(f'--workdir {workdir} holds files the demo did not make (no {MARKER} inside); '
                                 'choose an empty or new folder')
@@ -134,7 +141,7 @@ def run_demo(workdir: Path, iters: int | None = None, scale: int = 2, overwrite:
     records = study.run()  # one line per finished run: the demo trains for minutes
     holdout = next(iter(study.study['benchmarks']))
     results = {'bicubic': bicubic_metrics(workdir, scale),
-               'SRCNN proxy (full)': evaluate_checkpoint(proxy['network_g'], checkpoint, study.study['benchmarks'],
+               PROXY_ROW: evaluate_checkpoint(proxy['network_g'], checkpoint, study.study['benchmarks'],
                                                          scale, 0)[holdout]}
     by_arm = {r['arm']: r['benchmarks'][holdout] for r in records}
     results.update({row: by_arm[arm] for arm, row in ARMS.items()})
@@ -143,6 +150,7 @@ def run_demo(workdir: Path, iters: int | None = None, scale: int = 2, overwrite:
     report = write_report(scores_path, study.root / 'report', refined_keep, overwrite=True)[0]
     table = [f"| model (x{scale}, held-out {', '.join(VAL_PHOTOS)}) | PSNR (Y) | SSIM (Y) |", '|---|---|---|']
     table += [f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} |" for name, m in results.items()]
+    table += ['', PROXY_NOTE]
     (workdir / 'results.md').write_text('\n'.join(table) + '\n')
     print('\n=== srprune demo ===')
     print('\n'.join(table))

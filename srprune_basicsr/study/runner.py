@@ -34,7 +34,7 @@ from srprune_basicsr.formats.atomic import (
 from srprune_basicsr.formats.keys import backend_of, root_keys
 from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.formats.scores import match_dataset, read_scores
-from srprune_basicsr.options import check_keys, import_packages, imports_of, load_yaml
+from srprune_basicsr.options import check_keys, check_run_name, import_packages, imports_of, load_yaml
 from srprune_basicsr.scoring.runner import check_options, run_scoring
 from srprune_basicsr.selection import select_keys, write_selection
 from srprune_basicsr.study import launcher
@@ -55,6 +55,7 @@ def load_study(path: str | os.PathLike) -> dict:
     for key in ('name', 'scale', 'train_options', 'data', 'benchmarks'):
         if key not in study:
             raise ValueError(f'{path}: missing key {key!r}')
+    check_run_name(study['name'], str(path))  # studies/<name> and every run's experiments/<name>_<arm>_s<seed>
     check_keys(study.get('budget') or {}, BUDGET_KEYS, str(path), 'budget ')
     check_arms(study, str(path))
     validation_interval(study, str(path))
