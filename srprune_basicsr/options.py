@@ -2,8 +2,11 @@
 
 Every option file the plugin reads (score, study, and the BasicSR option files it writes) goes
 through ``load_yaml``, which reads BasicSR's YAML dialect into plain dicts (``!!float 2e-4`` for
-floats). A block such as ``prune:`` or ``prune_tracking:`` becomes a small frozen dataclass with
-``option_block``, which refuses unknown keys naming the file (or the place in it) and the key.
+floats) and refuses a key given twice in one mapping (YAML loaders keep the last one silently);
+``check_unique_keys_of`` does the same for a file BasicSR's own ``parse_options`` read. A block
+such as ``prune:`` or ``prune_tracking:`` becomes a small frozen dataclass with ``option_block``,
+which refuses unknown keys naming the file (or the place in it) and the key. ``check_run_name``
+keeps a run's ``name:`` a plain folder name.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,21 +24,114 @@ import yaml
 T = TypeVar('T')
 
 
-def load_yaml(path: str | os.PathLike, what: str = 'option file') -> dict:
-    """A YAML option file as plain dicts and lists; a missing or malformed file is an error naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{path}: no such {what}')
+LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+MERGE_TAG = 'tag:yaml.org,2002:merge'
+
+
+@contextmanager
+def yaml_errors(path: Path) -> Iterator[None]:
+    """A malformed or binary YAML file becomes one error naming it (and the line), not a parser traceback."""
     try:
-        data = yaml.load(path.read_text(), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+        yield
     except yaml.YAMLError as err:
         mark = getattr(err, 'problem_mark', None)
         where = f'{path}:{mark.line + 1}' if mark else str(path)
         problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
         raise ValueError(f'{where}: not valid YAML ({problem})') from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f'{path}: not a text file (byte {err.start} is not UTF-8)') from None
+
+
+def load_yaml(path: str | os.PathLike, what: str = 'option file') -> dict:
+    """A YAML option file as plain dicts and lists; a missing or malformed file, or a key given twice, is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: no such {what}')
+    with yaml_errors(path):
+        loader = LOADER(path.read_text())
+        try:
+            node = loader.get_single_node()  # parsed once: the keys are checked on the nodes, then built
+            check_unique_keys(node, str(path))
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected a mapping of options, got {type(data).__name__}')
     return data
+
+
+def check_unique_keys_of(path: str | os.PathLike) -> None:
+    """Refuse a key given twice in an option file read by another loader (BasicSR's ``parse_options``).
+
+    Only the file's structure is read (no tag is built), so a file BasicSR's loader accepts is
+    refused for nothing but a repeated key.
+    """
+    path = Path(path)
+    with yaml_errors(path):
+        node = yaml.compose(path.read_text(), Loader=LOADER)
+    check_unique_keys(node, str(path))
+
+
+def check_unique_keys(node: yaml.Node | None, source: str) -> None:
+    """A key given twice in one mapping, at any depth, is refused naming both lines.
+
+    YAML loaders (PyYAML's, and BasicSR's ordered one) keep the last value without a word, so a
+    second ``name:`` further down a long option file silently renames the run. Merge keys
+    (``<<: *base``) and the keys they bring in are not repeats.
+    """
+    for path, mapping in _mappings(node, '', set()):
+        first: dict[tuple[str, str], yaml.Node] = {}
+        for key, _ in mapping.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == MERGE_TAG:
+                continue
+            seen = first.setdefault((key.tag, key.value), key)
+            if seen is not key:
+                raise ValueError(f'{source}: key {path}{key.value} is given twice (lines {seen.start_mark.line + 1} '
+                                 f'and {key.start_mark.line + 1}); YAML would silently keep the second: remove one')
+
+
+def _mappings(node: yaml.Node | None, path: str, visited: set[int]) -> Iterator[tuple[str, yaml.MappingNode]]:
+    """Every mapping node under ``node`` with its key path (``datasets:train:``); an alias is walked once."""
+    if node is None or id(node) in visited:
+        return
+    visited.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        yield path, node
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else '?'
+            yield from _mappings(value, f'{path}{name}:', visited)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _mappings(item, f'{path}{index}:', visited)
+
+
+def run_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a run's folder name (None when it is a plain folder name)."""
+    if name is None:
+        return 'is missing (or empty)'
+    if not isinstance(name, str):
+        return f'{name!r} is not text but a {type(name).__name__} (quote it)'
+    if name in ('', '.', '..'):
+        return f'{name!r} is not a folder name'
+    bad = [c for c in ('/', '\\', '\0') if c in name]
+    if bad or os.path.isabs(name):
+        return f'{name!r} is a path (it holds {bad[0] if bad else "an absolute path"!r}), not a folder name'
+    return None
+
+
+def check_run_name(name: object, source: str) -> None:
+    """Refuse a ``name:`` that is not a plain folder name, before any folder is made from it.
+
+    BasicSR makes ``experiments/<name>`` (``results/<name>``, ``tb_logger/<name>``) and first moves
+    aside whatever is there (``mkdir_and_rename``): ``name: ../data`` would rename the user's data
+    folder to ``data_archived_*``, ``../../x`` would write outside ``experiments/``, and ``""``
+    would rename ``experiments/`` itself.
+    """
+    problem = run_name_problem(name)
+    if problem:
+        raise ValueError(f"{source}: name: {problem}; BasicSR makes experiments/<name> from it and first moves "
+                         "aside what is there, so name: must be a plain folder name (not empty, '.' or '..', "
+                         'no / or \\)')
 
 
 def imports_of(opt: dict, source: str) -> list[str]:
