@@ -1,11 +1,13 @@
 """``plug_in()``: what ``import srprune_basicsr`` does to BasicSR, in its one place and order.
 
-The functional_tensor shim precedes the first ``import basicsr``; then the version fixes, the
-builder hooks and the semantics fixes (``_basicsr``); then the plugin's archs, datasets and models
-register with BasicSR's registries; last, the hook callbacks of the features register (``prune:``
-on every dataset type, the scale check of paired datasets, PSNR tracking on built models,
-TensorBoard score histograms, in-run pruning's sampler and model hooks, and the lock of a run's
-``experiments/<name>`` after the option checks).
+The fixes that must precede the first ``import basicsr`` come first; then the version fixes, the
+builder hooks and the semantics fixes (``_basicsr``), each fix only where the basicsr imported (maybe a
+repo's own copy) has what it fixes; then the plugin's archs, datasets and models
+register with BasicSR's registries; last, the hook callbacks of the features register (the
+option file's repeated keys and ``name:`` checked first, ``prune:`` on every dataset type, the
+scale check of paired datasets, PSNR tracking on built models, TensorBoard score histograms,
+in-run pruning's sampler and model hooks, and the lock of a run's ``experiments/<name>`` after
+the option checks).
 """
 
 from __future__ import annotations
@@ -28,6 +30,21 @@ def plug_in() -> None:
         _progress.clear()  # a later call tries again instead of passing silently
         raise
     _progress.append('done')
+
+
+def check_option_file(opt: dict) -> None:
+    """Options callback, first: no key given twice in the file BasicSR read, and ``name:`` a plain folder name.
+
+    Under BasicSR's own train.py (``python -m basicsr.train``, a repo's train.py) this is the only
+    check before BasicSR makes ``experiments/<name>`` and moves aside what is there.
+    """
+    from srprune_basicsr._basicsr import hooks
+    from srprune_basicsr.options import check_run_name, check_unique_keys_of
+
+    source = hooks.option_file()
+    if source:
+        check_unique_keys_of(source)
+    check_run_name(opt.get('name'), source or 'option file')
 
 
 def check_option_names(opt: dict) -> None:
@@ -53,6 +70,7 @@ def _plug() -> None:
     from srprune_basicsr.report import tensorboard
     from srprune_basicsr.scoring import tracking
 
+    hooks.register('options', check_option_file, order=0)  # before anything reads the options
     hooks.register('options', check_option_names)
     hooks.register('options', check_prune_blocks)
     hooks.register('options', check_online_block)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 
 from srprune_basicsr._basicsr.quiet import logger_untouched
 from srprune_basicsr.formats.lmdb import check_intact
-from srprune_basicsr.options import check_block_names, import_packages, load_yaml
+from srprune_basicsr.options import check_block_names, check_run_name, import_packages, load_yaml
 
 NUMBERS = (('train', 'total_iter'), ('train', 'warmup_iter'), ('train', 'optim_g', 'lr'), ('train', 'optim_d', 'lr'),
            ('train', 'optim_g', 'weight_decay'), ('val', 'val_freq'), ('logger', 'print_freq'),
@@ -51,20 +52,25 @@ def is_registered(registry: object, name: object) -> bool:
     return isinstance(name, str) and (name in names or f'{name}_basicsr' in names)
 
 
+def check_registered(registry: object, name: object, where: str) -> None:
+    """Refuse a type BasicSR's ``registry`` does not hold, naming ``where`` (the file and key) and near names.
+
+    BasicSR's own ``Registry.get`` raises a bare KeyError deep in the build; a component of another
+    package (Real-ESRGAN's, HAT's) registers only once that package is imported, hence the hint.
+    """
+    if not is_registered(registry, name):
+        raise ValueError(f'{where} {closest(str(name), registry)} (a type from another package is '
+                         "registered only when the option file's imports: names that package)")
+
+
 def check_types(opt: dict, source: str) -> None:
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
 
-    model = opt.get('model_type', 'SRModel')
-    if not is_registered(MODEL_REGISTRY, model):
-        raise ValueError(f'{source}: model_type {closest(model, MODEL_REGISTRY)}')
+    check_registered(MODEL_REGISTRY, opt.get('model_type', 'SRModel'), f'{source}: model_type')
     for key in (k for k in opt if k.startswith('network_')):
-        arch = (opt[key] or {}).get('type')
-        if not is_registered(ARCH_REGISTRY, arch):
-            raise ValueError(f'{source}: {key}:type {closest(str(arch), ARCH_REGISTRY)}')
+        check_registered(ARCH_REGISTRY, (opt[key] or {}).get('type'), f'{source}: {key}:type')
     for name, dataset in (opt.get('datasets') or {}).items():
-        kind = (dataset or {}).get('type')
-        if not is_registered(DATASET_REGISTRY, kind):
-            raise ValueError(f'{source}: datasets:{name}:type {closest(str(kind), DATASET_REGISTRY)}')
+        check_registered(DATASET_REGISTRY, (dataset or {}).get('type'), f'{source}: datasets:{name}:type')
 
 
 def check_datasets(opt: dict, source: str) -> None:
@@ -79,7 +85,7 @@ def check_datasets(opt: dict, source: str) -> None:
             if path is not None and not Path(str(path)).expanduser().exists():
                 raise FileNotFoundError(f'{source}: datasets:{name}:{key} {path}: no such file or folder')
             if path is not None and key.startswith('dataroot'):
-                check_intact(Path(str(path)).expanduser())
+                check_intact(Path(str(path)).expanduser(), f'{source}: datasets:{name}:{key}')
         for key in DATASET_NUMBERS:
             check_number(opt, ('datasets', name, key), source)
         if dataset.get('prune'):
@@ -120,26 +126,65 @@ def check_pretrained(opt: dict, source: str) -> None:
             raise FileNotFoundError(f'{source}: path:{key} {checkpoint}: no such checkpoint')
         suffix = net_key.removeprefix('network_')
         if opt['path'].get(f'strict_load_{suffix}', True):  # non-strict: fine-tuning from another scale or arch
-            _check_trained_with(opt, net_key, Path(str(checkpoint)).expanduser(), source)
+            check_trained_with(opt, net_key, Path(str(checkpoint)).expanduser(), f'{source}: ')
             _check_parameters(opt, net_key, Path(str(checkpoint)).expanduser(),
                               opt['path'].get(f'param_key_{suffix}', 'params'), source)
 
 
-def _check_trained_with(opt: dict, net_key: str, checkpoint: Path, source: str) -> None:
+SCALED_NETWORKS = ('network_g', 'network_teacher')  # SR networks: they upsample by their option file's scale
+PLUGIN_LOADED = ('network_teacher',)  # loaded by the plugin, not BasicSR's load_network: no params fallback
+
+
+def trained_network_key(checkpoint: Path, net_key: str) -> str:
+    """The network of its own option file that ``checkpoint`` holds: BasicSR saves ``network_<x>`` as
+    ``models/net_<x>_<iter>.pth``, so a teacher is usually another run's ``net_g_latest.pth``."""
+    match = re.fullmatch(r'net_(.+)_(\d+|latest)', checkpoint.stem)
+    return f'network_{match.group(1)}' if match else net_key
+
+
+def check_trained_with(opt: dict, net_key: str, checkpoint: Path, prefix: str = '') -> None:
+    """Refuse a checkpoint whose experiment folder records another scale or arch than ``opt[net_key]``.
+
+    The recorded scale is the only witness for archs whose weights have the same shapes at every
+    scale (FSRCNN: only the deconvolution's stride changes), where strict loading and an output-size
+    probe both pass and the network silently computes the wrong thing.
+    """
     from srprune_basicsr.options import trained_options
 
     found = trained_options(checkpoint)
     if not found:
         return
     trained, option_file = found
-    if net_key == 'network_g' and trained.get('scale') is not None and opt.get('scale') is not None and \
-            int(trained['scale']) != int(opt['scale']):  # other networks (a prior, a discriminator) have no scale
-        raise ValueError(f"{source}: path:pretrain_{net_key} {checkpoint} was trained at scale {trained['scale']} "
-                         f"({option_file}), this file trains scale {opt['scale']}")
-    arch = (trained.get(net_key) or {}).get('type') if isinstance(trained.get(net_key), dict) else None
+    trained_key = trained_network_key(checkpoint, net_key)
+    if net_key in SCALED_NETWORKS and trained_key in SCALED_NETWORKS and trained.get('scale') is not None and \
+            opt.get('scale') is not None and int(trained['scale']) != int(opt['scale']):
+        raise ValueError(f"{prefix}path:pretrain_{net_key} {checkpoint} was trained at scale {trained['scale']} "
+                         f"({option_file}), this run's scale is {opt['scale']}")
+    arch = (trained.get(trained_key) or {}).get('type') if isinstance(trained.get(trained_key), dict) else None
     if arch and arch != opt[net_key].get('type'):
-        raise ValueError(f"{source}: path:pretrain_{net_key} {checkpoint} is a {arch} ({option_file}), this file's "
+        raise ValueError(f"{prefix}path:pretrain_{net_key} {checkpoint} is a {arch} ({option_file}), this run's "
                          f"{net_key}:type is {opt[net_key].get('type')}")
+
+
+def params_of(state: object, param_key: str | None, checkpoint: Path, net_key: str, fallback: bool) -> object:
+    """The state dict under ``param_key``; a raw state dict (no such wrapper) as it is.
+
+    BasicSR's load_network falls back from an absent key to ``params`` (with a log line); the networks
+    the plugin loads itself do not, since a teacher asked for ``params_ema`` and given ``params`` is
+    another network than the one named.
+    """
+    if not isinstance(state, dict) or param_key is None:
+        return state
+    if param_key in state:
+        return state[param_key]
+    wrappers = [k for k, v in state.items() if isinstance(v, dict)]
+    if not wrappers:  # a bare state dict: nothing to choose from
+        return state
+    if fallback and 'params' in state:
+        return state['params']
+    suffix = net_key.removeprefix('network_')
+    raise ValueError(f'path:pretrain_{net_key} {checkpoint} has no {param_key!r} (path:param_key_{suffix}); '
+                     f'it holds {sorted(wrappers)}')
 
 
 def _check_parameters(opt: dict, net_key: str, checkpoint: Path, param_key: str | None, source: str) -> None:
@@ -152,8 +197,10 @@ def _check_parameters(opt: dict, net_key: str, checkpoint: Path, param_key: str 
     except Exception as err:  # noqa: BLE001  (any unreadable file: say which, with torch's reason)
         raise ValueError(f'{source}: path:pretrain_{net_key} {checkpoint} cannot be read as a checkpoint '
                          f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})') from None
-    if isinstance(state, dict) and param_key is not None:
-        state = state.get(param_key, state.get('params', state))
+    try:
+        state = params_of(state, param_key, checkpoint, net_key, fallback=net_key not in PLUGIN_LOADED)
+    except ValueError as err:
+        raise ValueError(f'{source}: {err}') from None
     if not isinstance(state, dict):
         raise ValueError(f'{source}: path:pretrain_{net_key} {checkpoint} holds no state dict')
     shapes = {k.removeprefix('module.'): tuple(v.shape) for k, v in state.items() if hasattr(v, 'shape')}
@@ -191,6 +238,7 @@ def check_training_options(path: str | os.PathLike, forced: list[str] | None = N
     source = str(path)
     opt = load_yaml(path)
     apply_forced(opt, forced or [], source)
+    check_run_name(opt.get('name'), source)
     import_packages(opt, source)
     for keys in NUMBERS:
         check_number(opt, keys, source)

@@ -193,3 +193,75 @@ def test_bad_options_are_refused_before_work(tiny_data: Path, tmp_path: Path, ch
     assert proc.returncode != 0
     assert __import__('re').search(message, proc.stderr), proc.stderr[-2000:]
     assert not (tmp_path / 'experiments' / 'idc_bad' / 'distilled').exists()
+
+
+# ---------------------------------------------------------------------- teacher of another scale, absent key
+FSRCNN_X4 = {'type': 'FSRCNN', 'num_in_ch': 3, 'num_out_ch': 3, 'upscale': 4, 'd': 8, 's': 4, 'm': 1}
+
+
+def trained_checkpoint(folder: Path, arch: dict, scale: int, keys: tuple[str, ...] = ('params',)) -> Path:
+    """An experiment folder as BasicSR leaves it: models/net_g_latest.pth and the option file it trained with."""
+    (folder / 'models').mkdir(parents=True)
+    torch.manual_seed(0)
+    state = build_network(dict(arch)).state_dict()
+    torch.save(dict.fromkeys(keys, state), folder / 'models' / 'net_g_latest.pth')
+    (folder / f'{folder.name}.yml').write_text(yaml.safe_dump({'name': folder.name, 'scale': scale,
+                                                               'network_g': arch}))
+    return folder / 'models' / 'net_g_latest.pth'
+
+
+def test_an_fsrcnn_teacher_trained_at_x4_is_refused_for_x2_data(tiny_data: Path, tmp_path: Path) -> None:
+    """FSRCNN's weights have the same shapes at every scale (only the deconvolution's stride differs),
+    so strict loading and the output-size probe both pass: the teacher's recorded scale must be read."""
+    from test_safety import refused
+
+    x4 = trained_checkpoint(tmp_path / 'fsrcnn_x4', FSRCNN_X4, scale=4)
+    opt = distribution_options(tiny_data, tmp_path, 'idc_x4')
+    opt['network_teacher'] = dict(FSRCNN_X4, upscale=2)
+    opt['path']['pretrain_network_teacher'] = str(x4)
+    opt['distill']['layers'] = ['body']
+    write_options(tmp_path / 'idc_x4.yml', opt)
+    refused(run_cli(['train', '-opt', 'idc_x4.yml'], tmp_path), f'path:pretrain_network_teacher {x4}',
+            'was trained at scale 4', 'fsrcnn_x4.yml', "this run's scale is 2")
+    assert not (tmp_path / 'experiments' / 'idc_x4').exists()
+    with pytest.raises(ValueError, match=r'pretrain_network_teacher .*net_g_latest.pth was trained at scale 4'):
+        load_teacher(opt, torch.device('cpu'))  # the model checks it too (a run started without the preflight)
+
+
+def test_a_teacher_param_key_absent_from_the_checkpoint_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    from test_safety import refused
+
+    checkpoint = trained_checkpoint(tmp_path / 'edsr', EDSR, scale=2)  # only 'params'
+    opt = distribution_options(tiny_data, tmp_path, 'idc_key')
+    opt['path'].update(pretrain_network_teacher=str(checkpoint), param_key_teacher='params_ema')
+    write_options(tmp_path / 'idc_key.yml', opt)
+    refused(run_cli(['train', '-opt', 'idc_key.yml'], tmp_path), str(checkpoint), 'param_key_teacher',
+            "'params_ema'", "['params']")
+    assert not (tmp_path / 'experiments' / 'idc_key').exists()
+    with pytest.raises(ValueError, match=r"net_g_latest.pth has no 'params_ema' .*\['params'\]"):
+        load_teacher(opt, torch.device('cpu'))
+    opt['path']['param_key_teacher'] = 'params'
+    assert load_teacher(opt, torch.device('cpu')) is not None
+
+
+def test_a_teacher_param_key_present_in_the_checkpoint_is_the_one_loaded(tmp_path: Path) -> None:
+    checkpoint = trained_checkpoint(tmp_path / 'edsr', EDSR, scale=2, keys=('params', 'params_ema'))
+    state = torch.load(checkpoint, weights_only=True)
+    state['params_ema'] = {k: v + 1 for k, v in state['params_ema'].items()}
+    torch.save(state, checkpoint)
+    opt = {'scale': 2, 'network_teacher': dict(EDSR),
+           'path': {'pretrain_network_teacher': str(checkpoint), 'param_key_teacher': 'params_ema'}}
+    net = load_teacher(opt, torch.device('cpu'))
+    assert torch.equal(net.conv_first.weight, state['params_ema']['conv_first.weight'])
+
+
+def test_a_run_reading_params_ema_resumes_from_its_own_teacher_copy(tiny_data: Path, tmp_path: Path) -> None:
+    """On resume BasicSR points the teacher at models/net_teacher_<iter>.pth (saved under ``params``) and
+    sets param_key_teacher to params: the absent-key refusal must not stop that resume."""
+    checkpoint = trained_checkpoint(tmp_path / 'edsr', EDSR, scale=2, keys=('params', 'params_ema'))
+    opt = distribution_options(tiny_data, tmp_path, 'idc_ema', total_iter=2)
+    opt['path'].update(pretrain_network_teacher=str(checkpoint), param_key_teacher='params_ema')
+    exp = train_run(tmp_path, opt)
+    opt['train']['total_iter'] = 4
+    train_run(tmp_path, opt, '--auto_resume')
+    assert (exp / 'models' / 'net_syn_4.pth').is_file() or (exp / 'models' / 'net_syn_latest.pth').is_file()

@@ -258,3 +258,39 @@ def test_retained_heap_reuses_freed_blocks_and_is_reentrant() -> None:
 def test_meta_line_round_trip() -> None:
     entry = MetaEntry('0001_s001', (480, 480, 3), 1)
     assert entry.line() == '0001_s001.png (480,480,3) 1\n'
+
+
+# ---------------------------------------------------------------------------------- a key listed but not stored
+def key_dropped_from_database(tiny_data: Path, folder: Path) -> tuple[Path, str]:
+    """A copy of the tiny data whose x2 LMDB lists a key in meta_info.txt that data.mdb no longer holds."""
+    for part in ('train_sub', 'val'):
+        shutil.copytree(tiny_data / part, folder / part)
+    lq = folder / 'train_sub' / NAMES[1]
+    key = read_meta_info(lq)[-1].key  # read last: BasicSR crashes only when it reaches it, after checkpoints
+    with lmdb.open(str(lq), map_size=1 << 30) as env, env.begin(write=True) as txn:
+        assert txn.delete(key.encode())
+    return lq, key
+
+
+def test_train_refuses_an_lmdb_missing_a_listed_key_before_it_starts(tiny_data: Path, tmp_path: Path) -> None:
+    from test_safety import refused
+
+    lq, key = key_dropped_from_database(tiny_data, tmp_path / 'D')
+    write_options(tmp_path / 'miss.yml', train_options(tmp_path / 'D', 'miss', total_iter=8))
+    refused(run_cli(['train', '-opt', 'miss.yml'], tmp_path), str(lq / 'meta_info.txt'), str(lq / 'data.mdb'),
+            repr(key), f'srprune lmdb verify {lq}')
+    assert not (tmp_path / 'experiments').exists()
+
+
+def test_score_refuses_an_lmdb_missing_a_listed_key_before_it_scores(tiny_data: Path, tmp_path: Path) -> None:
+    from test_safety import refused
+
+    lq, key = key_dropped_from_database(tiny_data, tmp_path / 'D')
+    train = train_options(tmp_path / 'D', 'x')['datasets']['train']
+    opt = {'name': 'miss_score', 'method': 'bicubic_psnr', 'scale': 2, 'num_gpu': 0, 'score': {'batch_size': 4},
+           'dataset': {'name': 'train_sub', 'type': 'PairedImageDataset', 'dataroot_gt': train['dataroot_gt'],
+                       'dataroot_lq': train['dataroot_lq'], 'io_backend': {'type': 'lmdb'}}}
+    write_options(tmp_path / 'score.yml', opt)
+    refused(run_cli(['score', '-opt', 'score.yml'], tmp_path), str(lq / 'data.mdb'), repr(key),
+            f'srprune lmdb verify {lq}')
+    assert not (tmp_path / 'experiments').exists()

@@ -33,11 +33,27 @@ from srprune_basicsr.online.uncertainty import UncertaintyCriterion
     ({'window': 1}, 'window must be a whole number of epochs >= 2'),
     ({'rescale': 'no'}, "rescale must be true or false, got 'no'"),
     ({'ratoi': 0.3}, r"unknown key\(s\) \['ratoi'\]"),
+    ({'criterion': 'loss', 'ratio': 0.5, 'keep': 0.3}, r"\['keep'\]: criterion loss does not read them"),
+    ({'keep': 0.3}, r"\['keep'\]: criterion loss does not read them"),  # loss is the default criterion
+    ({'ratio': 0.5, 'window': 3}, r"\['window'\]: criterion loss does not read them"),
+    ({'criterion': 'uncertainty', 'ratio': 0.5}, r"\['ratio'\]: criterion uncertainty does not read them"),
+    ({'criterion': 'uncertainty', 'keep': 0.5, 'rescale': False},
+     r"\['rescale'\]: criterion uncertainty does not read them"),
 ])
 def test_bad_online_options_name_the_file_and_key(block: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message) as err:
         parse_online(block, 'x.yml')
     assert str(err.value).startswith('x.yml: prune_online')
+
+
+@pytest.mark.parametrize('block', [  # the blocks of options/study/*.yml
+    {'criterion': 'loss', 'ratio': 0.5, 'anneal': 0.875},
+    {'criterion': 'loss', 'ratio': 0.7, 'rescale': False, 'anneal': 0.875},
+    {'criterion': 'uncertainty', 'keep': 0.5, 'window': 5, 'anneal': 0.875},
+    {'ratio': 0.5, 'seed': 3, 'log_every_epoch': False},
+])
+def test_each_criterions_own_options_are_accepted(block: dict) -> None:
+    assert parse_online(block, 'x.yml').criterion == block.get('criterion', 'loss')
 
 
 # ---------------------------------------------------------------------- the plan
@@ -124,8 +140,8 @@ def online_options(data: Path, name: str, total_iter: int = 40, overrides: dict 
 
     ``overrides`` are train_options' (``section.field`` or top-level keys), applied before the rest.
     """
-    opt = train_options(data, name, total_iter=total_iter, **{'prune_online': {'ratio': 0.5, **online},
-                                                              **(overrides or {})})
+    block = {'ratio': 0.5, **online} if online.get('criterion', 'loss') == 'loss' else dict(online)
+    opt = train_options(data, name, total_iter=total_iter, **{'prune_online': block, **(overrides or {})})
     opt['datasets']['train'].update(gt_size=48, use_hflip=False, use_rot=False, seeded_shuffle=True)
     opt['train']['scheduler'] = {'type': 'CosineAnnealingRestartLR', 'periods': [total_iter], 'restart_weights': [1],
                                  'eta_min': 1e-7}
@@ -195,7 +211,8 @@ def test_schedule_is_stretched_onto_the_steps_taken(tiny_data: Path, tmp_path: P
 @pytest.mark.parametrize('criterion', ['loss', 'uncertainty'])
 def test_resume_inside_an_epoch_gives_the_same_subsets_and_weights(tiny_data: Path, tmp_path: Path,
                                                                    criterion: str) -> None:
-    opt = online_options(tiny_data, 'ol_resume', criterion=criterion, window=2)
+    window = {'window': 2} if criterion == 'uncertainty' else {}  # loss reads no window
+    opt = online_options(tiny_data, 'ol_resume', criterion=criterion, **window)
     opt['logger']['save_checkpoint_freq'] = 7
     whole = train(tmp_path / 'a', opt)
     # the interruption: b holds a's folder as it was at the checkpoint of step 7 (inside an epoch)
@@ -306,6 +323,8 @@ def test_a_basicsr_clones_train_py_prunes_online(tiny_data: Path, tmp_path: Path
     ({'prune_online': {'criterion': 'uncertainty', 'keep': 0.1}},
      'an epoch may keep as few as 2 of the 16 training samples'),
     ({'prune_online': {'criterion': 'uncertainty', 'window': 9}}, 'no epoch would be pruned: this run has 10 epochs'),
+    ({'prune_online': {'criterion': 'loss', 'ratio': 0.5, 'keep': 0.3}},
+     "prune_online: ['keep']: criterion loss does not read them"),
     ({'train.pixel_opt': {'type': 'GANLoss', 'gan_type': 'vanilla'}},
      "criterion loss needs a per-sample pixel loss, but SRModel's pixel loss GANLoss has no reduction option"),
 ])
@@ -317,3 +336,28 @@ def test_refused_before_training_naming_the_cause(tiny_data: Path, tmp_path: Pat
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr and 'bad.yml' in proc.stderr
     assert not (tmp_path / 'experiments' / 'ol_bad').exists()
+
+
+# ---------------------------------------------------------------------- resumed with other options
+def tree_digest(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def test_a_resume_with_changed_options_is_refused_and_changes_nothing(tiny_data: Path, tmp_path: Path) -> None:
+    """ratio 0.5 -> 0.3 between a kill and --auto_resume would mix two subsets in the interrupted epoch and
+    record 0.3 for the whole run; a change of what only the log shows resumes."""
+    from test_safety import refused
+
+    opt = online_options(tiny_data, 'ol_changed', total_iter=12)
+    opt['logger']['save_checkpoint_freq'] = 4
+    exp = train(tmp_path, opt)
+    kept = {part: tree_digest(exp / part) for part in ('models', 'training_states', 'prune_online')}
+    record = (exp / 'prune_online.json').read_bytes()
+    opt['prune_online'].update(ratio=0.3, anneal=0.75)
+    write_options(tmp_path / 'ol_changed.yml', opt)
+    refused(run_cli(['train', '-opt', 'ol_changed.yml', '--auto_resume'], tmp_path), 'ol_changed.yml',
+            'prune_online', 'ratio 0.5 -> 0.3', 'anneal 0.875 -> 0.75', str(exp / 'prune_online' / 'states'))
+    assert {part: tree_digest(exp / part) for part in kept} == kept
+    assert (exp / 'prune_online.json').read_bytes() == record
+    opt['prune_online'].update(ratio=0.5, anneal=0.875, log_every_epoch=False)  # the log only: resumes
+    train(tmp_path, opt, '--auto_resume')

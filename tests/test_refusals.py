@@ -2,11 +2,13 @@
 
 Each test is one input a user tried: a scorer that would replace another's scores, a tracking
 plan that cannot score, a pretrained network of another scale or arch, a cut score file, an
-undecodable LMDB value, an option without the one it needs, a misspelt block, a corrupt image.
+undecodable LMDB value, an option without the one it needs, a misspelt block, a corrupt image,
+a run ``name:`` that is a path, a key given twice, a dataset type of another package, a binary score file.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import unicodedata
@@ -297,3 +299,171 @@ def test_a_slurm_task_outside_its_array_says_so() -> None:
            'SLURM_ARRAY_TASK_MAX': '4'}
     with pytest.raises(ValueError, match=r'SLURM_ARRAY_TASK_ID=9 is outside its array, whose tasks are 1..4'):
         slurm_array_shard(env)
+
+
+# ----------------------------------------------------------------------------- run names, repeated keys
+BAD_NAMES = ['../userdir', '../../escape', 'ABS', 'a/b', '', '.', '..', 'a\\b', 'nul\0byte', None]
+
+
+def bad_name(name: str | None, tmp_path: Path) -> str | None:
+    return str(tmp_path / 'abs') if name == 'ABS' else name
+
+
+def nothing_moved(tmp_path: Path, before: dict[str, str]) -> None:
+    """The user's folder and the earlier run are as they were; no folder was made or archived anywhere."""
+    assert digest(tmp_path / 'userdir') == before['userdir'] and digest(tmp_path / 'experiments') == before['runs']
+    assert sorted(p.name for p in (tmp_path / 'experiments').iterdir()) == ['earlier']
+    assert not list(tmp_path.glob('**/*_archived_*')) and not (tmp_path.parent / 'escape').exists()
+    assert not (tmp_path / 'abs').exists() and not (tmp_path / 'results').exists()
+    assert not (tmp_path / 'tb_logger').exists()
+
+
+def user_folders(tmp_path: Path) -> dict[str, str]:
+    """A folder of the user's beside the run (``../userdir`` from experiments/) and an earlier run."""
+    (tmp_path / 'userdir').mkdir()
+    (tmp_path / 'userdir' / 'data.txt').write_text('precious')
+    (tmp_path / 'experiments' / 'earlier').mkdir(parents=True)
+    (tmp_path / 'experiments' / 'earlier' / 'notes.txt').write_text('an earlier run')
+    return {'userdir': digest(tmp_path / 'userdir'), 'runs': digest(tmp_path / 'experiments')}
+
+
+def score_option(tiny_data: Path, name: str | None, **extra: object) -> dict:
+    return {'name': name, 'method': 'sobel', 'scale': 2, 'num_gpu': 0,
+            'dataset': {'name': 'tiny', 'type': 'PairedImageDataset', 'io_backend': {'type': 'lmdb'},
+                        'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                        'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')}, **extra}
+
+
+def benchmark_option(tiny_data: Path, name: str | None) -> dict:
+    opt = yaml.safe_load((REPO / 'options' / 'test' / 'test_SRCNN_x2.yml').read_text())
+    opt.update(name=name, num_gpu=0, path={'pretrain_network_g': None, 'strict_load_g': True})
+    opt['datasets'] = {'test_1': {'name': 'tiny', 'type': 'PairedImageDataset', 'io_backend': {'type': 'disk'},
+                                  'dataroot_gt': str(tiny_data / 'val' / 'GTmod12'),
+                                  'dataroot_lq': str(tiny_data / 'val' / 'LRbicx2')}}
+    return opt
+
+
+@pytest.mark.parametrize('name', BAD_NAMES, ids=repr)
+def test_a_run_name_that_is_not_a_folder_name_is_refused_before_anything_moves(tiny_data: Path, tmp_path: Path,
+                                                                               name: str | None) -> None:
+    # name: ../userdir made BasicSR rename the user's folder to userdir_archived_* and put a run folder there
+    before = user_folders(tmp_path)
+    name = bad_name(name, tmp_path)
+    distill = yaml.safe_load((REPO / 'options' / 'distill' / 'distill_pixel_x2.yml').read_text())
+    for command, opt in (('train', train_options(tiny_data, 'x')), ('test', benchmark_option(tiny_data, name)),
+                         ('score', score_option(tiny_data, name)), ('train', distill)):
+        opt['name'] = name
+        write_options(tmp_path / 'bad.yml', opt)
+        refused(run_cli([command, '-opt', 'bad.yml'], tmp_path), 'bad.yml: name: ', 'plain folder name')
+        nothing_moved(tmp_path, before)
+
+
+def test_an_inline_scorer_name_that_is_not_a_folder_name_is_refused(tiny_data: Path) -> None:
+    from srprune_basicsr.data.pruned_dataset import score_options
+
+    dataset_opt = dict(train_options(tiny_data, 'x')['datasets']['train'], phase='train', scale=2)
+    with pytest.raises(ValueError, match=r"datasets:.*:prune:score: name: '\.\./userdir' is a path"):
+        score_options({'method': 'sobel', 'name': '../userdir'}, dataset_opt)
+    named = score_options({'method': 'sobel'}, dict(dataset_opt, name='DIV2K/sub'))['name']  # a default name
+    assert named == 'score_DIV2K_sub_sobel'
+
+
+def test_a_key_given_twice_is_refused_at_any_depth(tmp_path: Path) -> None:
+    from srprune_basicsr.options import check_unique_keys_of, load_yaml
+
+    path = tmp_path / 'o.yml'
+    cases = [('name: a\nscale: 2\nname: b\n', 'key name is given twice (lines 1 and 3)'),
+             ('datasets:\n  train:\n    type: A\n    "type": B\n',
+              'key datasets:train:type is given twice (lines 3 and 4)'),
+             ('nets:\n  - {a: 1}\n  - {b: 1,\n     b: 2}\n', 'key nets:1:b is given twice (lines 3 and 4)')]
+    for text, message in cases:
+        path.write_text(text)
+        for read in (load_yaml, check_unique_keys_of):
+            with pytest.raises(ValueError, match=re.escape(f'{path}: {message}')):
+                read(path)
+    # merge keys and the keys they bring are no repeat; 1 and '1' are two keys; BasicSR's !!float still reads
+    path.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\nk: {1: a, '1': b}\nlr: !!float 2e-4\n")
+    assert load_yaml(path)['other'] == {'x': 3, 'y': 2} and load_yaml(path)['lr'] == 2e-4
+    check_unique_keys_of(path)
+
+
+def test_a_key_given_twice_is_refused_by_train_and_score(tiny_data: Path, tmp_path: Path) -> None:
+    # the second name: silently won: the run trained into experiments/second
+    write_options(tmp_path / 'dup.yml', train_options(tiny_data, 'first'))
+    with open(tmp_path / 'dup.yml', 'a') as f:
+        f.write('name: second\n')
+    refused(run_cli(['train', '-opt', 'dup.yml'], tmp_path), 'dup.yml: key name is given twice (lines 1 and ')
+    write_options(tmp_path / 'score.yml', score_option(tiny_data, 'scored'))
+    with open(tmp_path / 'score.yml', 'a') as f:
+        f.write('method: random\n')
+    refused(run_cli(['score', '-opt', 'score.yml'], tmp_path), 'score.yml: key method is given twice (lines 2 and ')
+    assert not (tmp_path / 'experiments').exists()
+
+
+REPO_TRAIN_PY = """import os.path as osp
+
+from basicsr.train import train_pipeline
+
+if __name__ == '__main__':  # a repo's train.py (Real-ESRGAN's, HAT's): the repo is the root of experiments/
+    train_pipeline(osp.dirname(osp.abspath(__file__)))
+"""
+
+
+@pytest.mark.slow
+def test_a_repos_train_py_refuses_a_path_as_name_and_a_key_given_twice(tiny_data: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    before = user_folders(tmp_path)
+    (tmp_path / 'train.py').write_text(REPO_TRAIN_PY)
+    write_options(tmp_path / 'bad.yml', train_options(tiny_data, '../userdir'))
+    dup = yaml.safe_dump(train_options(tiny_data, 'first'), sort_keys=False) + 'name: second\n'
+    (tmp_path / 'dup.yml').write_text(dup)
+    for option_file, message in (('bad.yml', "bad.yml: name: '../userdir' is a path"),
+                                 ('dup.yml', 'dup.yml: key name is given twice')):
+        proc = subprocess.run([sys.executable, 'train.py', '-opt', option_file], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300,
+                              env={**run_env(), 'CUDA_VISIBLE_DEVICES': ''})
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+        nothing_moved(tmp_path, before)
+
+
+# ----------------------------------------------------------------------------- score: types and files
+def test_score_names_a_dataset_type_of_another_package(tiny_data: Path, tmp_path: Path) -> None:
+    # it was a KeyError traceback from BasicSR's registry; train names the type (the same check)
+    opt = score_option(tiny_data, 's')
+    opt['dataset']['type'] = 'HATImageNetPairedDataset'
+    write_options(tmp_path / 's.yml', opt)
+    refused(run_cli(['score', '-opt', 's.yml'], tmp_path),
+            "s.yml: dataset:type 'HATImageNetPairedDataset' is not registered", 'imports:')
+    assert not (tmp_path / 'experiments').exists()
+
+
+def test_a_hand_written_score_file_cut_short_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / 'scores.csv'
+    path.write_text('key,score\nwoman_s011,0.25\nwoman_s012,0.')  # no scores.json: a file of the user's own
+    with pytest.raises(ScoreFileError, match=r"scores.csv:3: the last row has no line end \('woman_s012,0.'\)"):
+        read_scores(path)
+    args = ['select', '--scores', 'scores.csv', '--keep-ratio', '0.5', '--out', 'keep.txt']
+    refused(run_cli(args, tmp_path), 'scores.csv:3: the last row has no line end')
+    assert not (tmp_path / 'keep.txt').exists()
+    for text in ('key,score\nwoman_s011,0.25\nwoman_s012,0.5\n', 'key,score\r\nwoman_s011,0.25\r\nwoman_s012,0.5\r\n'):
+        path.write_bytes(text.encode())  # complete hand-written files, Unix or Windows line ends
+        assert read_scores(path).keys == ['woman_s011', 'woman_s012']
+    written = write_scores(tmp_path / 'w.csv', ['a', 'b'], [0.5, 0.25], method='test')
+    assert read_scores(written).keys == ['a', 'b']
+
+
+@pytest.mark.parametrize('content', [b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00', b'key,score\na,1\n\xff\xfeb,2\n'],
+                         ids=['png', 'not-utf8'])
+def test_a_binary_file_given_as_scores_is_one_line(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / 's.csv').write_bytes(content)
+    args = ['select', '--scores', 's.csv', '--keep-ratio', '0.5', '--out', 'keep.txt']
+    refused(run_cli(args, tmp_path), 's.csv:', 'not a text score file')
+    assert not (tmp_path / 'keep.txt').exists()
+
+
+def test_an_unreadable_scores_json_is_named(tmp_path: Path) -> None:
+    path = write_scores(tmp_path / 's.csv', ['a', 'b'], [0.5, 0.25], method='test')
+    path.with_suffix('.json').write_bytes(b'\x89PNG\x00')
+    with pytest.raises(ScoreFileError, match=r's.json: not a valid JSON provenance record of s.csv'):
+        read_scores(path)

@@ -20,6 +20,7 @@ Samples are keyed by ``formats.keys.dataset_samples``; a class it cannot key is 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,23 @@ def _score_scale(opt: dict, dataset_opt: dict) -> int:
     return 1
 
 
+def score_options(score: dict | str, dataset_opt: dict) -> dict:
+    """The checked options of a ``prune: score:`` block (a score option file, or inline), with their scale.
+
+    Inline options without a ``name`` are named ``score_<dataset>_<method>`` (a ``/`` or ``\\`` in
+    the dataset's name made ``_``: the name is a folder under ``experiments/``).
+    """
+    if isinstance(score, str):
+        opt = load_options(score)
+    else:
+        opt = dict(score)
+        dataset = re.sub(r'[/\\\0]', '_', str(dataset_opt.get('name', 'train')))
+        opt.setdefault('name', f"score_{dataset}_{opt.get('method', 'loss_value')}")
+        check_options(opt, f'{_where(dataset_opt)}:prune:score')
+    opt['scale'] = _score_scale(opt, dataset_opt)
+    return opt
+
+
 def score_first(score: dict | str, dataset_opt: dict) -> str:
     """Run (or reuse) a scorer on this dataset before training: ``prune: score:``.
 
@@ -133,14 +151,7 @@ def score_first(score: dict | str, dataset_opt: dict) -> str:
     """
     import torch.distributed as dist
 
-    name = dataset_opt.get('name', 'train')
-    if isinstance(score, str):
-        opt = load_options(score)
-    else:
-        opt = dict(score)
-        opt.setdefault('name', f"score_{name}_{opt.get('method', 'loss_value')}")
-        check_options(opt, f'{_where(dataset_opt)}:prune:score')
-    opt['scale'] = _score_scale(opt, dataset_opt)
+    opt = score_options(score, dataset_opt)
     dataset = {k: v for k, v in dataset_opt.items() if k not in ('prune', 'phase', 'scale')}
     dataset['io_backend'] = {k: v for k, v in dataset_opt['io_backend'].items() if k not in ('db_paths', 'client_keys')}
     if dataset.get('type') == 'PrunedPairedImageDataset':
@@ -206,8 +217,8 @@ def check_prune_blocks(opt: dict) -> None:
         prune = PruneOptions.from_block(dataset_opt['prune'], f'{_where(dataset_opt)}:prune')
         if prune.source != 'score':
             kept_indices(dataset_opt['prune'], samples, dataset_opt)
-        elif isinstance(prune.value, dict):
-            _score_scale(prune.value, dataset_opt)  # a scorer that needs a scale the options do not set
+        else:  # its keys, name: and scale (a scorer that needs one the options do not set) before it runs
+            score_options(prune.value, dataset_opt)
 
 
 def apply_prune(dataset: Any, dataset_opt: dict) -> Any:

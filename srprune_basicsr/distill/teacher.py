@@ -3,8 +3,10 @@
 Distribution matching compares real and synthetic patches through the features of a network
 that already knows the data (the paper's teacher is the SR model trained on the full set). Any
 registered arch works: ``network_teacher`` builds it, ``path:pretrain_network_teacher`` loads its
-weights strictly (a checkpoint of another arch or scale is refused with the keys that differ), a
-probe checks that it upsamples by the data's scale, and ``FeatureTap`` records the outputs of the
+weights strictly from ``param_key_teacher`` (absent: refused, not replaced by ``params``; a checkpoint
+of another arch or scale is refused with the keys that differ), the scale recorded beside the
+checkpoint must be the data's (FSRCNN's weights have the same shapes at every scale), a probe checks
+that it upsamples by the data's scale, and ``FeatureTap`` records the outputs of the
 named layers (forward hooks, so the arch's code is not touched).
 """
 
@@ -18,15 +20,15 @@ import torch
 from basicsr.archs import build_network
 from torch import nn
 
+from srprune_basicsr.preflight import check_trained_with, params_of
+
 PROBE = 16  # LR side of the probe input: divisible enough for window-based archs at small windows
 
 
 def _state_dict(path: str | os.PathLike, param_key: str) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    if isinstance(checkpoint, dict) and param_key in checkpoint:
-        checkpoint = checkpoint[param_key]
-    elif isinstance(checkpoint, dict) and 'params' in checkpoint:
-        checkpoint = checkpoint['params']
+    """The weights under ``param_key``, refused when absent: no fallback to ``params`` (another network)."""
+    checkpoint = params_of(torch.load(path, map_location='cpu', weights_only=True), param_key, Path(path),
+                           'network_teacher', fallback=False)
     if not isinstance(checkpoint, dict):
         raise ValueError(f'{path}: not a network checkpoint (expected a state dict under {param_key!r})')
     return {k.removeprefix('module.'): v for k, v in checkpoint.items()}
@@ -50,9 +52,10 @@ def load_teacher(opt: dict, device: torch.device) -> nn.Module:
     path = opt['path'].get('pretrain_network_teacher')
     if not path or not Path(path).is_file():
         raise FileNotFoundError(f'path:pretrain_network_teacher {path!r}: no such checkpoint')
+    check_trained_with(opt, 'network_teacher', Path(path))  # FSRCNN of another scale has the same shapes
     arch = dict(opt['network_teacher'])
     net = build_network(arch)
-    weights = _state_dict(path, opt['path'].get('param_key_teacher', 'params'))
+    weights = _state_dict(path, opt['path'].get('param_key_teacher', 'params'))  # params on resume (BasicSR)
     problems = _mismatch(net, weights)
     if problems:
         raise ValueError(f"path:pretrain_network_teacher {path}: does not fit network_teacher {arch.get('type')} "

@@ -219,10 +219,44 @@ def open_source(path: str | os.PathLike) -> lmdb.Environment:
     return env
 
 
-def check_intact(dataroot: str | os.PathLike) -> None:
-    """A data root that is an LMDB must not be truncated (BasicSR's reader would die of SIGBUS on it)."""
-    if (Path(dataroot) / 'data.mdb').is_file():
-        open_source(dataroot).close()
+def listed_keys(dataroot: str | os.PathLike) -> list[str]:
+    """The keys of meta_info.txt as BasicSR's ``paths_from_lmdb`` reads them: each line up to its first dot.
+
+    Read as leniently as BasicSR does (no shape needed), so a presence check refuses no LMDB that
+    BasicSR itself would train on.
+    """
+    with open(Path(dataroot) / META_INFO, encoding='utf-8') as f:
+        return [line.split('.')[0] for line in f if line.strip()]
+
+
+def check_keys_stored(env: lmdb.Environment, dataroot: Path) -> None:
+    """Every key meta_info.txt lists is in data.mdb (one read-only transaction; values are not read).
+
+    BasicSR's reader gets None for a listed key that was never stored and fails only when a batch
+    reaches it, possibly after checkpoints, with ``TypeError: a bytes-like object is required``.
+    """
+    keys = listed_keys(dataroot)
+    with env.begin(buffers=True) as txn:
+        missing = [k for k in keys if txn.get(key_bytes(k)) is None]
+    if missing:
+        raise LmdbError(f'{dataroot / META_INFO} lists {len(missing)} key(s) that {dataroot / "data.mdb"} does not '
+                        f'hold, e.g. {missing[:5]} (of {len(keys)}): the LMDB is damaged or was written '
+                        f'incompletely; run `srprune lmdb verify {dataroot}` and rebuild it')
+
+
+def check_intact(dataroot: str | os.PathLike, where: str = '') -> None:
+    """A data root that is an LMDB must not be truncated (BasicSR's reader would die of SIGBUS on it)
+    nor lack a key its meta_info.txt lists (BasicSR would fail mid-run on it). ``where`` (the option
+    file and key that name the root) prefixes a refusal."""
+    root = Path(dataroot)
+    if not (root / 'data.mdb').is_file():
+        return
+    try:
+        with open_source(root) as env:
+            if (root / META_INFO).is_file():  # without it BasicSR refuses the LMDB itself
+                check_keys_stored(env, root)
+    except LmdbError as err:
+        raise LmdbError(f'{where}: {err}' if where else str(err)) from None
 
 
 def check_unique(keys: Sequence[str], source: str) -> None:

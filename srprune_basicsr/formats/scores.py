@@ -91,50 +91,80 @@ def read_scores(path: str | os.PathLike) -> Scores:
     path = Path(path)
     if not path.is_file():
         raise ScoreFileError(f'{path}: no such score file')
+    text = score_text(path)
+    _check_line_end(path, text)
     keys, values = [], []
-    with open(path, newline='') as f:
-        rows = csv.reader(f)
-        header = next(rows, None)
-        if header is None:
-            raise ScoreFileError(f'{path}: empty file; expected the header "key,score" and one row per sample')
-        if [h.strip() for h in header] != HEADER:
-            raise ScoreFileError(f'{path}:1: header is {header}, expected {HEADER}')
-        for line_no, row in enumerate(rows, 2):
-            if not row:
-                continue
-            if len(row) != 2 or not row[0].strip():
-                raise ScoreFileError(f'{path}:{line_no}: malformed row {row}; expected "key,score"')
-            try:
-                value = float(row[1])
-            except ValueError:
-                raise ScoreFileError(f'{path}:{line_no}: key {row[0]!r} has a score that is not a number: '
-                                     f'{row[1]!r}') from None
-            keys.append(row[0].strip())
-            values.append(value)
+    rows = csv.reader(io.StringIO(text, newline=''))
+    header = next(rows, None)
+    if header is None:
+        raise ScoreFileError(f'{path}: empty file; expected the header "key,score" and one row per sample')
+    if [h.strip() for h in header] != HEADER:
+        raise ScoreFileError(f'{path}:1: header is {header}, expected {HEADER}')
+    for line_no, row in enumerate(rows, 2):
+        if not row:
+            continue
+        if len(row) != 2 or not row[0].strip():
+            raise ScoreFileError(f'{path}:{line_no}: malformed row {row}; expected "key,score"')
+        try:
+            value = float(row[1])
+        except ValueError:
+            raise ScoreFileError(f'{path}:{line_no}: key {row[0]!r} has a score that is not a number: '
+                                 f'{row[1]!r}') from None
+        keys.append(row[0].strip())
+        values.append(value)
     if not keys:
         raise ScoreFileError(f'{path}: no scores (only a header)')
     array = np.asarray(values, dtype=np.float64)
     _check(keys, array, str(path))
-    meta = json.loads(meta_path(path).read_text()) if meta_path(path).is_file() else {}
-    _check_complete(path, len(keys), meta)
+    meta = read_meta(path)
+    _check_count(path, len(keys), meta)
     return Scores(keys, array, meta, path)
 
 
-def _check_complete(path: Path, rows: int, meta: dict) -> None:
-    """A score file srprune wrote (it has ``scores.json``) that was cut short is refused, not read as a smaller set.
+def score_text(path: Path) -> str:
+    """The file as UTF-8 text; a binary file (a NUL byte, bytes that are not UTF-8) is refused naming its line."""
+    data = path.read_bytes()
+    if b'\0' in data:
+        line = data.count(b'\n', 0, data.index(b'\0')) + 1
+        raise ScoreFileError(f'{path}:{line}: a NUL byte; this is not a text score file (expected "key,score" rows)')
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as err:
+        line = data.count(b'\n', 0, err.start) + 1
+        raise ScoreFileError(f'{path}:{line}: bytes that are not UTF-8 text; this is not a text score file '
+                             '(expected "key,score" rows)') from None
 
-    Every score file srprune writes ends with a line end, so a last row without one may be a number cut in the
-    middle (``0.123`` of ``0.1234567``), which still parses; and ``scores.json`` records how many rows
-    were written.
+
+def read_meta(path: Path) -> dict:
+    """scores.json beside ``path`` ({} when there is none); an unreadable one is an error naming it."""
+    meta = meta_path(path)
+    if not meta.is_file():
+        return {}
+    try:
+        record = json.loads(meta.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ScoreFileError(f'{meta}: not a valid JSON provenance record of {path.name} ({err})') from None
+    if not isinstance(record, dict):
+        raise ScoreFileError(f'{meta}: expected a JSON object (the provenance of {path.name}), got '
+                             f'{type(record).__name__}')
+    return record
+
+
+def _check_line_end(path: Path, text: str) -> None:
+    """A score file whose last line has no line end is refused: it may be cut short.
+
+    ``format_scores`` ends every row with a newline (and so do editors and ``print``), so a last line
+    without one is a file whose writing stopped, maybe in the middle of a number (``0.`` of
+    ``0.1234567``) that still parses and would silently change the selection.
     """
-    if not meta:  # a file of the user's own: no record of how it ended or how many rows it had
-        return
-    with open(path, 'rb') as f:
-        f.seek(-1, os.SEEK_END)
-        last = f.read(1)
-    if last not in (b'\n', b'\r'):
-        raise ScoreFileError(f'{path}:{rows + 1}: the last row has no line end, so it may be cut in the middle of '
-                             'its number; if the file is complete, end it with a newline')
+    if text and not text.endswith(('\n', '\r')):
+        lines = text.splitlines()
+        raise ScoreFileError(f'{path}:{len(lines)}: the last row has no line end ({lines[-1][:60]!r}), so it may be '
+                             'cut short; if the file is complete, end it with a newline')
+
+
+def _check_count(path: Path, rows: int, meta: dict) -> None:
+    """A score file srprune wrote (it has ``scores.json``) with fewer or more rows than it recorded is refused."""
     expected = meta.get('count')
     if isinstance(expected, int) and expected != rows:
         raise ScoreFileError(f'{path}: {rows} row(s), but {meta_path(path)} records {expected} (count): the file is '

@@ -8,6 +8,7 @@ from srprune_basicsr.options import option_block
 
 CRITERIA = ('loss', 'uncertainty')
 BLOCK = 'prune_online'
+READ_ONLY_BY = {'ratio': 'loss', 'rescale': 'loss', 'keep': 'uncertainty', 'window': 'uncertainty'}
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,36 @@ def _check_share(name: str, value: object, low: float, high: float, closed_low: 
         raise ValueError(f'{BLOCK}:{name} must be a number in {interval}, got {value!r}')
 
 
+def check_criterion_keys(block: dict, criterion: str) -> None:
+    """Refuse keys the chosen criterion never reads: ``keep:`` under ``criterion: loss`` would be silently
+    ignored, and the run would prune by ``ratio`` (its default 0.5) instead of what was written."""
+    unread = [key for key, reader in READ_ONLY_BY.items() if key in block and reader != criterion]
+    if unread:
+        other = READ_ONLY_BY[unread[0]]
+        raise ValueError(f'{BLOCK}: {unread}: criterion {criterion} does not read them (only criterion {other} '
+                         f'does); remove them, or set criterion: {other}')
+
+
 def online_options(block: object, source: str) -> OnlineOptions:
     """The validated block; errors name the option file and the key."""
     try:
-        return option_block(OnlineOptions, block, BLOCK)
+        options = option_block(OnlineOptions, block, BLOCK)
+        check_criterion_keys(block, options.criterion)
     except (TypeError, ValueError) as err:
         raise ValueError(f'{source}: {err}') from None
+    return options
+
+
+def compared(options: OnlineOptions, seed: int) -> dict:
+    """What decides a run's subsets and weights: every option but the log switch, the seed as drawn with."""
+    values = {k: v for k, v in options.__dict__.items() if k != 'log_every_epoch'}
+    return dict(values, seed=seed)
+
+
+def changes(saved: dict, current: dict) -> list[str]:
+    """``key old -> new`` for each option that differs (keys only one side knows included)."""
+    keys = sorted(set(saved) | set(current))
+    return [f'{key} {saved.get(key)} -> {current.get(key)}' for key in keys if saved.get(key) != current.get(key)]
 
 
 def check_combination(opt: dict, source: str) -> None:

@@ -8,7 +8,8 @@ subset with a generator seeded by (seed, epoch), so every rank draws the same su
 the epoch's steps (``plan``). With every BasicSR checkpoint the state is saved to
 ``experiments/<name>/prune_online/states/<iter>.npz``; a resumed run restores it and continues the
 interrupted epoch where it stopped, so it sees the same subsets, weights and order as an
-uninterrupted run.
+uninterrupted run. The state holds the options the run was started with; a resume under other
+options is refused (the interrupted epoch would mix two subsets).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 from srprune_basicsr.formats.history import keys_digest
 from srprune_basicsr.online import record as run_record
 from srprune_basicsr.online.loss import LossCriterion
-from srprune_basicsr.online.options import BLOCK, OnlineOptions
+from srprune_basicsr.online.options import BLOCK, OnlineOptions, changes, compared
 from srprune_basicsr.online.plan import EpochPlan, RunShape
 from srprune_basicsr.online.uncertainty import UncertaintyCriterion
 from srprune_basicsr.scoring.columns import SampleColumns
@@ -251,6 +252,19 @@ class OnlinePruner:
         return path
 
     # ----------------------------------------------------------------- checkpoints
+    def _check_same_options(self, saved: dict, path: Path) -> None:
+        """Refuse a resume under other options than the run was started with.
+
+        The interrupted epoch would be finished on a subset drawn with the new options after part of
+        it trained on the old one, and ``prune_online.json`` would record the new ones for the whole run.
+        """
+        diff = changes(saved, compared(self.options, self.seed))
+        if diff:
+            raise ValueError(f'{self.source}: {BLOCK}: changed since the run started ({"; ".join(diff)}; the '
+                             f'started options are saved in {path}): resuming would finish the interrupted epoch '
+                             'on another subset and record the new options for the whole run; restore them to '
+                             'resume, or start a new run under another name')
+
     def state_path(self, current_iter: int) -> Path:
         return self.root / FOLDER / 'states' / f'{current_iter}.npz'
 
@@ -266,7 +280,7 @@ class OnlinePruner:
         np.savez(tmp, sums=sums, counts=counts, epoch=np.int64(self.epoch or 0), step=np.int64(self.step),
                  plan_steps=np.int64(self.plan.steps if self.plan else 0), virtual_done=np.int64(self.virtual_done),
                  records=np.array(json.dumps(self.records)), keys_sha256=np.array(keys_digest(self.columns.keys)),
-                 **arrays)
+                 options=np.array(json.dumps(compared(self.options, self.seed))), **arrays)
         os.replace(tmp, path)
 
     def resume(self, resume_state: dict) -> None:
@@ -277,6 +291,8 @@ class OnlinePruner:
             raise FileNotFoundError(f'{path}: missing; {BLOCK} saves its state with every checkpoint and needs the '
                                     f'one of iteration {current_iter} to resume with the same subsets')
         with np.load(path) as state:
+            if 'options' in state.files:  # states saved before the options were stored resume unchecked
+                self._check_same_options(json.loads(str(state['options'])), path)
             if str(state['keys_sha256']) != keys_digest(self.columns.keys):
                 raise ValueError(f'{path}: saved for a different training set; refusing to resume')
             self.criterion.load({k[len('criterion_'):]: state[k] for k in state.files if k.startswith('criterion_')})

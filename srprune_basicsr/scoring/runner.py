@@ -21,7 +21,7 @@ from srprune_basicsr.formats.atomic import check_apart, check_replaceable
 from srprune_basicsr.formats.keys import dataset_keys
 from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.formats.scores import write_scores
-from srprune_basicsr.options import check_keys, import_packages, load_yaml
+from srprune_basicsr.options import check_keys, check_run_name, import_packages, load_yaml
 from srprune_basicsr.scoring import dataset_pass
 from srprune_basicsr.scoring.base import Scorer, ScorerContext, option_keys
 from srprune_basicsr.scoring.registry import SCORERS
@@ -46,6 +46,7 @@ def check_options(opt: dict, source: str) -> None:
     """Unknown keys and methods are errors naming ``source`` (a file, or where an inline block sits)."""
     check_keys(opt, TOP_KEYS, source)
     check_keys(opt.get('score') or {}, option_keys(), source, 'score: ')
+    check_run_name(opt.get('name'), source)  # the scores go to experiments/<name>/
     if opt.get('method', 'loss_value') not in SCORERS:
         raise ValueError(f"{source}: method must be one of {tuple(SCORERS)}, got {opt.get('method')!r}")
     check_pass_options(opt.get('score') or {}, opt.get('scale'), source)
@@ -190,6 +191,9 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     """
     from basicsr.utils import get_root_logger
     from basicsr.utils.dist_util import get_dist_info
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    from srprune_basicsr.preflight import check_registered
 
     rank, world = get_dist_info()
     out = Path(out or opt.get('out') or Path('experiments') / opt['name'] / 'scores.csv')
@@ -197,12 +201,13 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     check_apart(out, score_inputs(opt))
     check_apart(out.with_suffix('.json'), score_inputs(opt), option=f'the provenance record of {out},')
     where = f"{opt.get('_source', opt['name'])}: dataset"
+    check_registered(DATASET_REGISTRY, opt['dataset'].get('type'), f'{where}:type')
     for key in ('dataroot_gt', 'dataroot_lq', 'meta_info', 'meta_info_file'):
         root = opt['dataset'].get(key)
         if root and not Path(str(root)).expanduser().exists():
             raise FileNotFoundError(f'{where}:{key} {root}: no such file or folder')
         if root and key.startswith('dataroot'):
-            check_intact(root)
+            check_intact(root, f'{where}:{key}')
     built = build_score_dataset(opt)
     keys = dataset_keys(built, where)
     lr = dataset_pass.lr_source(built, where)
