@@ -17,7 +17,8 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     proc = run_cli(['demo', '--workdir', 'demo', '--iters', '6'], tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = dict(re.findall(r'\| ([A-Za-z0-9 %()]+?) \| ([0-9.]+) \|', proc.stdout))
-    assert set(rows) >= {'bicubic', 'SRCNN proxy (ranks the data)', 'FSRCNN full', 'FSRCNN refined 50%', 'FSRCNN random 50%'}
+    assert set(rows) >= {'bicubic', 'SRCNN proxy (ranks the data)', 'FSRCNN full', 'FSRCNN refined 50%',
+                         'FSRCNN random 50%'}
     assert 15 < float(rows['bicubic']) < 50
     root = tmp_path / 'demo'
     gt_keys = [e.key for e in read_meta_info(root / 'data' / 'train_sub' / 'HR_sub.lmdb')]

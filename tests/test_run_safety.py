@@ -347,7 +347,7 @@ from pathlib import Path
 import torch
 
 import srprune_basicsr  # noqa: F401
-from srprune_basicsr._basicsr import compat
+from srprune_basicsr._basicsr.fixes import atomic_saves as compat
 
 path = Path(sys.argv[1]) / 'net_g_2.pth'
 compat.save_checkpoint({'params': torch.nn.Conv2d(3, 4, 3).state_dict()}, path)

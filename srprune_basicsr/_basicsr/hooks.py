@@ -161,24 +161,53 @@ def adopt_main() -> list[str]:
     return replaced
 
 
+CORE_NEEDS = ('basicsr.data:build_dataset', 'basicsr.models:build_model', 'basicsr.train:create_train_val_dataloader',
+              'basicsr.utils.options:parse_options', 'basicsr.models.base_model:BaseModel.resume_training')
+
+
+def check_core() -> None:
+    """The builders the hooks wrap must exist: without them no ``prune:`` block could take effect."""
+    from srprune_basicsr._basicsr.fixes import basicsr_identity
+    from srprune_basicsr._basicsr.fixes.base import missing_piece
+
+    missing = [piece for piece in map(missing_piece, CORE_NEEDS) if piece]
+    if missing:
+        raise ImportError(f'srprune_basicsr cannot hook {basicsr_identity()}: it lacks {", ".join(missing)}, '
+                          'which the plugin wraps to apply prune:, prune_tracking: and prune_online:')
+
+
+def _test_module() -> Any:
+    """``basicsr.test`` where this basicsr has one (a repo's own copy may leave it out)."""
+    import importlib
+
+    try:
+        return importlib.import_module('basicsr.test')
+    except ModuleNotFoundError as err:
+        if err.name != 'basicsr.test':
+            raise
+        return None
+
+
 def install() -> None:
     """Wrap the builders where BasicSR's pipelines look them up (once per process)."""
     if _state['installed']:
         return
+    check_core()
     import basicsr
     import basicsr.data
     import basicsr.models
-    import basicsr.test
     import basicsr.train
     import basicsr.utils.options
     from basicsr.models.base_model import BaseModel
 
+    test = _test_module()
     wrapped_dataset = _build_dataset(basicsr.data.build_dataset)
     wrapped_model = _build_model(basicsr.models.build_model)
     # basicsr/__init__ star-imports data, models, test and train: its own names are wrapped too
-    for module in (basicsr, basicsr.data, basicsr.train, basicsr.test):
+    pipelines = [m for m in (basicsr.train, test) if m is not None]
+    for module in (basicsr, basicsr.data, *pipelines):
         module.build_dataset = wrapped_dataset
-    for module in (basicsr, basicsr.models, basicsr.train, basicsr.test):
+    for module in (basicsr, basicsr.models, *pipelines):
         module.build_model = wrapped_model
     original_loaders = basicsr.train.create_train_val_dataloader
     basicsr.train.create_train_val_dataloader = _create_train_val_dataloader(original_loaders)
@@ -186,7 +215,7 @@ def install() -> None:
         basicsr.create_train_val_dataloader = basicsr.train.create_train_val_dataloader
     BaseModel.resume_training = _resume_training(BaseModel.resume_training)
     wrapped_parse = _parse_options(basicsr.utils.options.parse_options)
-    for module in (basicsr, basicsr.utils.options, basicsr.train, basicsr.test):
+    for module in (basicsr, basicsr.utils.options, *pipelines):
         if hasattr(module, 'parse_options'):
             module.parse_options = wrapped_parse
     replace_in_main('create_train_val_dataloader', _create_train_val_dataloader, original_loaders)

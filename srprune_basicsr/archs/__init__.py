@@ -1,6 +1,6 @@
 """Network architectures: every ``*_arch.py`` here registers itself with BasicSR's ARCH_REGISTRY on import."""
 
-from srprune_basicsr._basicsr.compat import install_shim
+from srprune_basicsr._basicsr.fixes import install_shim
 from srprune_basicsr._basicsr.scan import import_by_suffix
 
 install_shim()  # these modules import basicsr, which needs the shim first

@@ -14,10 +14,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from srprune_basicsr.cli import demo, lmdb, prepare, report, score, select, study, train
+from srprune_basicsr.cli import demo, fixes, lmdb, prepare, report, score, select, study, train
 from srprune_basicsr.cli.errors import USER_ERRORS, raised_by_plugin
 
-VERBS = (prepare, lmdb, score, select, report, study, demo)
+VERBS = (prepare, lmdb, score, select, report, study, demo, fixes)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Models (training life cycles): every ``*_model.py`` here registers itself with BasicSR's MODEL_REGISTRY on import."""
 
-from srprune_basicsr._basicsr.compat import install_shim
+from srprune_basicsr._basicsr.fixes import install_shim
 from srprune_basicsr._basicsr.scan import import_by_suffix
 
 install_shim()  # these modules import basicsr, which needs the shim first

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from srprune_basicsr.formats.history import keys_digest
+from srprune_basicsr.online import random_state
 from srprune_basicsr.online import record as run_record
 from srprune_basicsr.online.loss import LossCriterion
 from srprune_basicsr.online.options import BLOCK, OnlineOptions, changes, compared
@@ -61,6 +62,7 @@ class OnlinePruner:
         self.step = 0          # steps taken in the current epoch
         self.first_step = 0    # where the current epoch (re)started: > 0 after a resume inside it
         self.resumed = False
+        self.pending_random_state: dict | None = None  # restored when the resumed epoch draws its first sample
         self.virtual_done = 0  # the full run's iterations the schedule has been stepped through
         self.sums, self.counts = np.zeros(self.size), np.zeros(self.size)
         self.pending: list[tuple[np.ndarray, torch.Tensor]] = []
@@ -105,6 +107,8 @@ class OnlinePruner:
         if self.epoch is not None and epoch != self.epoch:
             self._finish_epoch()
         inside = self.resumed and epoch == self.epoch
+        if self.resumed and not inside:  # resumed at an epoch's end: before BasicSR builds the next iterator
+            self.restore_random_state()
         self.epoch = epoch
         self._draw(epoch)
         self.first_step = self.step if inside else 0
@@ -268,8 +272,13 @@ class OnlinePruner:
     def state_path(self, current_iter: int) -> Path:
         return self.root / FOLDER / 'states' / f'{current_iter}.npz'
 
+    def random_state_path(self, current_iter: int) -> Path:
+        """Each rank's random streams at a checkpoint (every rank draws its own crops and flips)."""
+        return self.root / FOLDER / 'states' / f'{current_iter}.random{self.rank}.npz'
+
     def save(self, current_iter: int) -> None:
         """Beside BasicSR's checkpoint: everything a resumed run needs to continue this epoch exactly."""
+        random_state.save(self.random_state_path(current_iter))
         sums, counts = self._merged()
         if self.rank != 0:
             return
@@ -304,4 +313,18 @@ class OnlinePruner:
             epoch_done = self.step >= int(state['plan_steps'])
         self._draw(self.epoch)  # the criterion state saved is the one that drew this epoch
         self.first_step, self.resumed = self.step, True
+        self.pending_random_state = random_state.load(self.random_state_path(current_iter))
         resume_state['epoch'] = self.epoch + 1 if epoch_done else self.epoch
+
+    def restore_random_state(self) -> None:
+        """Once after a resume: the random streams as they were at the checkpoint.
+
+        Not at resume itself: BasicSR then builds the loader's iterator, which draws from torch's
+        stream. Resumed inside an epoch, the uninterrupted run drew that at the epoch's start, before
+        the checkpoint, so the streams go back as the resumed epoch's first sample is drawn (the
+        sampler's ``__iter__``); resumed at an epoch's end, it draws it after the checkpoint, so they go
+        back as the next epoch starts (``start_epoch``), before the iterator is built.
+        """
+        if self.pending_random_state is not None:
+            random_state.restore(self.pending_random_state)
+            self.pending_random_state = None

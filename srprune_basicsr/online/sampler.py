@@ -32,7 +32,8 @@ def online_sampler_class(cls: type) -> type:
             self.epoch = epoch
             self.online_pruner.start_epoch(epoch)
 
-        def __iter__(self) -> Any:
+        def __iter__(self) -> Any:  # runs as the loader fetches the epoch's first batch
+            self.online_pruner.restore_random_state()
             return iter(self.online_pruner.epoch_order(shuffle_generator(self)))
 
         def __len__(self) -> int:
@@ -79,7 +80,24 @@ def attach_sampler(loaders: TrainLoaders) -> None:
     sampler.online_pruner = pruner
     what = (f'ratio {options.ratio:g} of the below-mean samples left out' if options.criterion == 'loss'
             else f'the {options.keep:g} most uncertain kept after {options.window} epochs')
-    loaders.logger.info(f'{BLOCK}: criterion {options.criterion}, {what}, all data in the last '
-                        f'{1 - options.anneal:.3g} of the {shape.total_epochs} epochs; {len(pruner.columns)} samples, '
+    loaders.logger.info(f'{BLOCK}: criterion {options.criterion}, {what}, {pruned_epochs(options, shape)}; '
+                        f'{len(pruner.columns)} samples, '
                         f'{shape.per_epoch} steps per full epoch; the LR schedule follows the full run\'s '
                         f'{shape.total_iter} iterations over the steps taken')
+
+
+def pruned_epochs(options: object, shape: RunShape) -> str:
+    """Which epochs may prune, in words for the log: the first ones have no records yet, the last ``1 - anneal`` none.
+
+    Counted as the refusal counts them (from 0), so a run of few epochs is described as it runs, e.g.
+    every epoch after the first may prune and none at the end trains on all data.
+    """
+    first = options.window if options.criterion == 'uncertainty' else 1
+    epochs = [e for e in range(first, shape.total_epochs) if shape.pruning(e, options.anneal)]
+    if not epochs:
+        return 'no epoch pruned'
+    span = f'epoch {epochs[0]}' if len(epochs) == 1 else f'epochs {epochs[0]}-{epochs[-1]}'
+    after = shape.total_epochs - 1 - epochs[-1]
+    tail = (f'the last {after} on all data' if after else 'none at the end on all data (anneal '
+            f'{options.anneal:g} of {shape.total_epochs} epochs)')
+    return f'{span} of {shape.total_epochs} (counted from 0) may prune, the first {epochs[0]} and {tail}'
