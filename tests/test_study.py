@@ -44,8 +44,14 @@ def test_bands_can_differ_per_keep_ratio() -> None:
         expand_arms({'keep_ratios': [0.1], 'methods': {'loss_value': {'bands': {0.2: [0.0]}}}})
 
 
-def test_shard_argument_is_checked() -> None:
+def test_shard_argument_is_checked(capsys: pytest.CaptureFixture) -> None:
     import argparse
+
+    from srprune_basicsr.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:  # a negative shard is named, not "expected one argument"
+        main(['study', '-opt', 'x.yml', '--shard', '-1/2'])
+    assert exit_info.value.code == 2 and '--shard -1/2: I must be in 0..N-1' in capsys.readouterr().err
 
     from srprune_basicsr.cli.study import _shard
 

@@ -54,8 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = train.cmd_train if argv[0] == 'train' else train.cmd_test
         namespace = argparse.Namespace(command=argv[0])
         return run(lambda: command(namespace, argv[1:]), argv[0], debug or '--debug' in argv)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_dashed_values(argv))
     return run(lambda: args.func(args, []), args.command, debug)
+
+
+VALUE_OPTIONS = ('--shard',)  # options whose value may begin with '-' (a mistyped '-1/2' deserves its own error)
+
+
+def attach_dashed_values(argv: list[str]) -> list[str]:
+    """``--shard -1/2`` -> ``--shard=-1/2``: argparse takes a value that starts with '-' for an option and says
+    only "expected one argument"; attached, the option's own check names what is wrong with the value."""
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1] in VALUE_OPTIONS and word.startswith('-') and word[1:2].isdigit():
+            out[-1] = f'{out[-1]}={word}'
+            continue
+        out.append(word)
+    return out
 
 
 if __name__ == '__main__':

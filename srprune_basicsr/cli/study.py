@@ -13,8 +13,8 @@ def _shard(text: str) -> tuple[int, int]:
         index, count = (int(v) for v in text.split('/'))
     except ValueError:
         raise argparse.ArgumentTypeError(f'--shard wants I/N (e.g. 0/2), got {text!r}') from None
-    if not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f'--shard {text}: I must be in 0..N-1')
+    if count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f'--shard {text}: I must be in 0..N-1 (N at least 1)')
     return index, count
 
 
