@@ -67,8 +67,6 @@ run() {
   export PYTHONPATH=$REPO:/tmp/site${PYTHONPATH:+:$PYTHONPATH}  # this package from the working tree
   mkdir -p "$work" "$out" && cd "$work"
   ln -sfn "$REPO/options" options
-  STAGE=data SRPRUNE="$PY -m srprune_basicsr" PYTHON="$PY" bash "$REPO/tools/prepare_cpu_edsr_study.sh" "$PACK/data"
-  mkdir -p scores && cp "$PACK/scores/loss_value.csv" "$PACK/scores/sobel.csv" scores/
   "$PY" - "$STUDY" <<'PY'
 import os, sys, yaml
 study = yaml.safe_load(open(sys.argv[1]))
@@ -89,6 +87,9 @@ study['budget']['batch_size'] = int(os.environ.get('BATCH', study['budget']['bat
 study['seeds'] = [int(s) for s in os.environ.get('SEEDS', ' '.join(map(str, study['seeds']))).split()]
 open('study.yml', 'w').write(yaml.safe_dump(study, sort_keys=False))
 PY
+  # the data after the study file: a bad ITERS or SEEDS stops before minutes of preparation
+  STAGE=data SRPRUNE="$PY -m srprune_basicsr" PYTHON="$PY" bash "$REPO/tools/prepare_cpu_edsr_study.sh" "$PACK/data"
+  mkdir -p scores && cp "$PACK/scores/loss_value.csv" "$PACK/scores/sobel.csv" scores/
   echo "prepared in $((SECONDS - started)) s"
   local runs
   # the study folder is claimed once here, before the shards start side by side
