@@ -141,6 +141,9 @@ def test_log_axis_ticks_are_the_values_in_plain_numbers() -> None:
     label_log_axis(ax, [0.02, 0.03, 0.1, 0.25])
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_xticklabels()] == ['0.02', '0.03', '0.1', '0.25']
+    label_log_axis(ax, [0.1, 0.180556])
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['0.1', '0.18']
     assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
     ax.plot([2000, 16000], [1, 2])
     label_log_axis(ax, [2000, 8000, 16000])
@@ -188,3 +191,20 @@ def test_a_running_study_of_the_same_name_with_other_options_is_refused(tiny_dat
     first._definition_lock.close()
     shard._definition_lock.close()
     other.hold_definition()  # once the first has ended, the other may run (its runs are added)
+
+
+def test_committed_tables_give_back_the_records_their_plots_are_drawn_from() -> None:
+    """tools/replot_study.py reads a study's tables back into result records: the same differences as study.md."""
+    import importlib.util
+
+    from srprune_basicsr.study.tables import comparisons
+
+    spec = importlib.util.spec_from_file_location('replot_study', REPO / 'tools' / 'replot_study.py')
+    replot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(replot)
+    results, benchmarks = replot.records_from_tables(REPO / 'docs' / 'results' / 'cpu_edsr_x2')
+    assert benchmarks == ['Set5', 'Set14', 'BSD100'] and len(results) == 48
+    assert comparisons(results, 'BSD100')['sobel@0.25']['random'].text() == '+0.095 [+0.028, +0.161], 3/3'
+    online, _ = replot.records_from_tables(REPO / 'docs' / 'results' / 'cpu_edsr_x2_online')
+    assert {r['arm'] for r in online if r['online']} >= {'online_loss~2000it', 'online_loss_hard~2000it'}
+    assert all(r['iters'] in (1260, 1470, 2000) for r in online)

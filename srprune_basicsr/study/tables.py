@@ -216,8 +216,8 @@ def plot_yardstick(results: list[dict], benchmarks: list[str], path: Path) -> bo
 
 
 def _tick_text(value: float) -> str:
-    """A log-axis tick label that stays short: 0.25, 2k, 16k."""
-    return f'{value / 1000:g}k' if value >= 1000 else f'{value:g}'
+    """A log-axis tick label that stays short: 0.25, 0.18 (for 0.180556), 2k, 16k."""
+    return f'{value / 1000:g}k' if value >= 1000 else f'{value:.2g}'
 
 
 def label_log_axis(ax: object, values: list[float]) -> None:
