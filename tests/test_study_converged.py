@@ -44,6 +44,10 @@ def test_shipped_converged_study_runs_its_curve_and_arms() -> None:
     assert study['budget']['val_every'] == 2000 and study['seeds'] == [0, 1, 2]
     for method in ('loss_value', 'sobel', 'dynamic_uncertainty'):  # scores kept beside the results
         assert (REPO / study['methods'][method]['scores']).is_file()
+    confirm = load_study(REPO / 'options' / 'study' / 'cpu_edsr_x2_converged_confirm.yml')
+    assert confirm['seeds'] == [3, 4, 5] and confirm['name'] == study['name'] + '_confirm'
+    assert {k: v for k, v in confirm.items() if k not in ('seeds', 'name')} == {
+        k: v for k, v in study.items() if k not in ('seeds', 'name')}  # the same runs on fresh seeds
 
 
 @pytest.mark.parametrize('budget,message', [({'val_every': 0}, 'val_every must be a positive whole number'),
