@@ -148,7 +148,8 @@ def import_packages(opt: dict, source: str) -> list[str]:
 
     Third-party components (Real-ESRGAN's, HAT's) register with BasicSR's registries when their
     package is imported; ``imports: [realesrgan]`` does that before anything is built. A missing
-    package is an error naming the file and the package.
+    package, or one that fails in its own code while importing (an old package on a newer torch,
+    a dependency it lacks), is an error naming the file, the package and the exception.
     """
     import importlib
 
@@ -160,8 +161,17 @@ def import_packages(opt: dict, source: str) -> list[str]:
             if err.name == name or name.startswith(f'{err.name}.'):
                 raise ValueError(f'{source}: imports: package {name!r} is not installed (pip install it, or remove '
                                  'it from imports)') from None
-            raise ValueError(f'{source}: imports: importing {name!r} failed: {err}') from None
+            raise ValueError(f'{source}: imports: importing {name!r} failed: {failure(err)}') from None
+        except Exception as err:  # noqa: BLE001  (whatever the package raises: one line, not its traceback)
+            raise ValueError(f'{source}: imports: importing {name!r} failed: {failure(err)} (the error is raised '
+                             f'inside the package; `python -c "import {name}"` shows where)') from None
     return names
+
+
+def failure(err: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f'{type(err).__name__}: {lines[0]}' if lines else type(err).__name__
 
 
 def check_keys(block: dict, known: Iterable[str], source: str, prefix: str = '') -> None:

@@ -7,7 +7,8 @@ register with BasicSR's registries; last, the hook callbacks of the features reg
 option file's repeated keys and ``name:`` checked first, ``prune:`` on every dataset type, the
 scale check of paired datasets, PSNR tracking on built models, TensorBoard score histograms,
 in-run pruning's sampler and model hooks, and the lock of a run's ``experiments/<name>`` after
-the option checks).
+the option checks). Under BasicSR's own entry points a refusal the plugin raises ends the process
+with one line, not a traceback (``refusals.one_line_refusals``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def _plug() -> None:
     from srprune_basicsr.online import model as online_model
     from srprune_basicsr.online.options import check_online_block
     from srprune_basicsr.online.sampler import attach_sampler
+    from srprune_basicsr.refusals import one_line_refusals
     from srprune_basicsr.report import tensorboard
     from srprune_basicsr.scoring import tracking
 
@@ -81,3 +83,4 @@ def _plug() -> None:
     hooks.register('model', online_model.attach_if_asked)
     hooks.register('train_loaders', attach_sampler, order=80)  # after the epoch count's fix
     hooks.register('train_loaders', tensorboard.log_prune_histograms)
+    one_line_refusals()

@@ -3,18 +3,24 @@
 A refused run then leaves nothing behind, and the common pitfalls get a message that names the
 file, the key and the fix instead of a traceback from deep inside BasicSR: a number written as a
 string (PyYAML reads ``2e-4`` as text), an unregistered arch, model or dataset type (with the
-registered names closest to it), a missing data root, and the plugin's own blocks (``prune:``,
-``prune_tracking:``, ``distill:``) with the files they name.
+registered names closest to it), a missing data root, the plugin's own blocks (``prune:``,
+``prune_tracking:``, ``distill:``) with the files they name, and paired folders BasicSR would
+fail on mid-run (a ``gt_size`` that is no multiple of the scale or larger than a GT image, LQ
+files that ``filename_tmpl`` does not name).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from pathlib import Path
 
 from srprune_basicsr._basicsr.quiet import logger_untouched
+from srprune_basicsr.checks import (
+    PLUGIN_LOADED,
+    check_registered,
+    check_trained_with,
+    params_of,
+)
 from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.options import check_block_names, check_run_name, import_packages, load_yaml
 
@@ -22,13 +28,6 @@ NUMBERS = (('train', 'total_iter'), ('train', 'warmup_iter'), ('train', 'optim_g
            ('train', 'optim_g', 'weight_decay'), ('val', 'val_freq'), ('logger', 'print_freq'),
            ('logger', 'save_checkpoint_freq'), ('train', 'scheduler', 'eta_min'), ('train', 'scheduler', 'gamma'))
 DATASET_NUMBERS = ('gt_size', 'batch_size_per_gpu', 'num_worker_per_gpu', 'dataset_enlarge_ratio')
-
-
-def closest(name: str, registry: object) -> str:
-    """``name`` is not registered: say so, with the registered names closest to it."""
-    names = sorted(registry._obj_map)  # noqa: SLF001  (BasicSR's Registry has no public listing)
-    near = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    return f'{name!r} is not registered' + (f'; did you mean {near}?' if near else f' (registered: {names})')
 
 
 def check_number(opt: dict, keys: tuple[str, ...], source: str) -> None:
@@ -40,27 +39,6 @@ def check_number(opt: dict, keys: tuple[str, ...], source: str) -> None:
     if isinstance(node, str):
         raise ValueError(f"{source}: {':'.join(keys)} is the text {node!r}, not a number: YAML reads 2e-4 as text, "
                          'write it as !!float 2e-4 (and whole numbers without quotes)')
-
-
-def is_registered(registry: object, name: object) -> bool:
-    """Whether BasicSR's ``Registry.get`` finds ``name``: as registered, or with its ``_basicsr`` suffix.
-
-    basicsr registers the Real-ESRGAN classes it ships as ``RealESRNetModel_basicsr`` (and so on),
-    and ``get`` falls back to that name, so ``model_type: RealESRNetModel`` works without realesrgan.
-    """
-    names = registry._obj_map  # noqa: SLF001
-    return isinstance(name, str) and (name in names or f'{name}_basicsr' in names)
-
-
-def check_registered(registry: object, name: object, where: str) -> None:
-    """Refuse a type BasicSR's ``registry`` does not hold, naming ``where`` (the file and key) and near names.
-
-    BasicSR's own ``Registry.get`` raises a bare KeyError deep in the build; a component of another
-    package (Real-ESRGAN's, HAT's) registers only once that package is imported, hence the hint.
-    """
-    if not is_registered(registry, name):
-        raise ValueError(f'{where} {closest(str(name), registry)} (a type from another package is '
-                         "registered only when the option file's imports: names that package)")
 
 
 def check_types(opt: dict, source: str) -> None:
@@ -92,6 +70,27 @@ def check_datasets(opt: dict, source: str) -> None:
             prune = PruneOptions.from_block(dataset['prune'], f'{source}: datasets:{name}:prune')
             if prune.source in ('scores', 'keep') and not Path(prune.value).is_file():
                 raise FileNotFoundError(f'{source}: datasets:{name}:prune:{prune.source} {prune.value}: no such file')
+
+
+def check_pairs(opt: dict, source: str) -> None:
+    """Paired GT/LQ datasets: train crops fit (``gt_size``), every GT file has its LQ file (``filename_tmpl``).
+
+    Only types that pair two roots and crop with BasicSR's ``paired_random_crop`` are checked (see
+    ``formats.pairs.pairs_folders``); sizes are read from meta_info.txt or image headers, not pixels.
+    """
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    from srprune_basicsr.formats.pairs import check_gt_size, check_lq_names, pairs_folders
+
+    for name, dataset in (opt.get('datasets') or {}).items():
+        if not (pairs_folders(dataset.get('type'), DATASET_REGISTRY) and dataset.get('dataroot_gt')
+                and dataset.get('dataroot_lq')):
+            continue
+        where = f'{source}: datasets:{name}'
+        check_lq_names(dataset, where)
+        scale = opt.get('scale', 1)
+        if str(name).split('_')[0] == 'train' and isinstance(scale, int):  # BasicSR's phase: training crops
+            check_gt_size(dataset, scale, where)
 
 
 def check_blocks(opt: dict, source: str) -> None:
@@ -129,62 +128,6 @@ def check_pretrained(opt: dict, source: str) -> None:
             check_trained_with(opt, net_key, Path(str(checkpoint)).expanduser(), f'{source}: ')
             _check_parameters(opt, net_key, Path(str(checkpoint)).expanduser(),
                               opt['path'].get(f'param_key_{suffix}', 'params'), source)
-
-
-SCALED_NETWORKS = ('network_g', 'network_teacher')  # SR networks: they upsample by their option file's scale
-PLUGIN_LOADED = ('network_teacher',)  # loaded by the plugin, not BasicSR's load_network: no params fallback
-
-
-def trained_network_key(checkpoint: Path, net_key: str) -> str:
-    """The network of its own option file that ``checkpoint`` holds: BasicSR saves ``network_<x>`` as
-    ``models/net_<x>_<iter>.pth``, so a teacher is usually another run's ``net_g_latest.pth``."""
-    match = re.fullmatch(r'net_(.+)_(\d+|latest)', checkpoint.stem)
-    return f'network_{match.group(1)}' if match else net_key
-
-
-def check_trained_with(opt: dict, net_key: str, checkpoint: Path, prefix: str = '') -> None:
-    """Refuse a checkpoint whose experiment folder records another scale or arch than ``opt[net_key]``.
-
-    The recorded scale is the only witness for archs whose weights have the same shapes at every
-    scale (FSRCNN: only the deconvolution's stride changes), where strict loading and an output-size
-    probe both pass and the network silently computes the wrong thing.
-    """
-    from srprune_basicsr.options import trained_options
-
-    found = trained_options(checkpoint)
-    if not found:
-        return
-    trained, option_file = found
-    trained_key = trained_network_key(checkpoint, net_key)
-    if net_key in SCALED_NETWORKS and trained_key in SCALED_NETWORKS and trained.get('scale') is not None and \
-            opt.get('scale') is not None and int(trained['scale']) != int(opt['scale']):
-        raise ValueError(f"{prefix}path:pretrain_{net_key} {checkpoint} was trained at scale {trained['scale']} "
-                         f"({option_file}), this run's scale is {opt['scale']}")
-    arch = (trained.get(trained_key) or {}).get('type') if isinstance(trained.get(trained_key), dict) else None
-    if arch and arch != opt[net_key].get('type'):
-        raise ValueError(f"{prefix}path:pretrain_{net_key} {checkpoint} is a {arch} ({option_file}), this run's "
-                         f"{net_key}:type is {opt[net_key].get('type')}")
-
-
-def params_of(state: object, param_key: str | None, checkpoint: Path, net_key: str, fallback: bool) -> object:
-    """The state dict under ``param_key``; a raw state dict (no such wrapper) as it is.
-
-    BasicSR's load_network falls back from an absent key to ``params`` (with a log line); the networks
-    the plugin loads itself do not, since a teacher asked for ``params_ema`` and given ``params`` is
-    another network than the one named.
-    """
-    if not isinstance(state, dict) or param_key is None:
-        return state
-    if param_key in state:
-        return state[param_key]
-    wrappers = [k for k, v in state.items() if isinstance(v, dict)]
-    if not wrappers:  # a bare state dict: nothing to choose from
-        return state
-    if fallback and 'params' in state:
-        return state['params']
-    suffix = net_key.removeprefix('network_')
-    raise ValueError(f'path:pretrain_{net_key} {checkpoint} has no {param_key!r} (path:param_key_{suffix}); '
-                     f'it holds {sorted(wrappers)}')
 
 
 def _check_parameters(opt: dict, net_key: str, checkpoint: Path, param_key: str | None, source: str) -> None:
@@ -245,6 +188,7 @@ def check_training_options(path: str | os.PathLike, forced: list[str] | None = N
     check_types(opt, source)
     check_block_names(opt, source)
     check_datasets(opt, source)
+    check_pairs(opt, source)
     check_blocks(opt, source)
     check_pretrained(opt, source)
     return opt

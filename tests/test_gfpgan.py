@@ -222,3 +222,64 @@ def test_gfpgan_model_trains_on_a_sobel_pruned_ffhq_set_on_the_cpu(faces: Path, 
     assert (tmp_path / 'experiments' / 'gfp_cpu' / 'models' / 'net_g_latest.pth').is_file()
     sobel = read_scores(tmp_path / 'experiments' / 'score_FFHQ_sobel' / 'scores.csv')
     assert sorted(sobel.keys) == STEMS
+
+
+# ------------------------------------------------------------------ prune_online: on GFPGANModel
+def online_gfpgan(faces: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """GFPGANModel with the prune_online: hooks and a run's pruner over the six faces (batch 2, 3 epochs of 3)."""
+    from basicsr.data import build_dataset
+    from basicsr.models import build_model
+
+    from srprune_basicsr.online.model import online_class
+    from srprune_basicsr.online.options import online_options
+    from srprune_basicsr.online.plan import RunShape
+    from srprune_basicsr.online.pruner import OnlinePruner
+    from srprune_basicsr.scoring.columns import SampleColumns
+
+    opt = parse(tmp_path, {**gfpgan_options('gfp_online', faces, total_iter=9), 'prune_online': {'ratio': 0.5}},
+                monkeypatch)
+    dataset = build_dataset(opt['datasets']['train'])
+    model = build_model({k: v for k, v in opt.items() if k != 'prune_online'})  # the hooks are attached below
+    model.__class__ = online_class(type(model))
+    model.online_pruner = OnlinePruner(online_options(opt['prune_online'], 'gfp.yml'),
+                                       SampleColumns(dataset, 'gfp.yml', 'prune_online'),
+                                       RunShape(per_epoch=3, total_iter=9, total_epochs=3, batch=2, world=1, enlarge=1),
+                                       opt, source='gfp.yml')
+    return model, dataset
+
+
+def gfpgan_step(model: object, dataset: object, indices: list[int], current_iter: int) -> torch.Tensor:
+    """One training step on the samples ``indices``; returns each sample's L1 of the step's output (x 0.1)."""
+    batch = torch.utils.data.default_collate([dataset[i] for i in indices])
+    model.feed_data(batch)
+    model.optimize_parameters(current_iter)
+    return 0.1 * (model.output - model.gt).detach().abs().flatten(1).mean(1)  # pixel_opt: L1Loss, loss_weight 0.1
+
+
+@pytest.mark.slow
+def test_prune_online_on_gfpgan_records_and_weights_each_samples_pixel_loss(faces: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # GFPGANModel applies cri_pix once per generator step, to (output, gt) with the batch intact; its pyramid,
+    # identity and facial-component losses go through its own cri_l1 and stay unweighted
+    model, dataset = online_gfpgan(faces, tmp_path, monkeypatch)
+    pruner = model.online_pruner
+    pruner.start_epoch(0)
+    losses = np.zeros(FACES)
+    for step, pair in enumerate(([0, 1], [2, 3], [4, 5]), 1):  # epoch 0: every face, weight 1
+        expected = gfpgan_step(model, dataset, pair, step)
+        columns, recorded = pruner.pending[-1]
+        assert columns.tolist() == pair and len(pruner.pending) == step
+        torch.testing.assert_close(recorded, expected)
+        assert model.log_dict['l_g_pix'] == pytest.approx(expected.mean().item(), rel=1e-5)
+        losses[pair] = expected.numpy()
+    pruner.start_epoch(1)  # the criterion scores each face by its recorded loss, leaves out half the below-mean
+    np.testing.assert_allclose(pruner.criterion.scores, losses, rtol=1e-6)
+    below, kept = losses < losses.mean(), np.isin(np.arange(FACES), pruner.kept_columns)
+    kept_below = np.flatnonzero(below & kept)
+    assert len(kept_below) == int(0.5 * below.sum()) >= 1 and kept[~below].all()
+    assert pruner.weights[kept_below].tolist() == [2.0] * len(kept_below) and (pruner.weights[~below] == 1).all()
+    hard = int(np.flatnonzero(~below)[0])
+    pair = [int(kept_below[0]), hard]
+    expected = gfpgan_step(model, dataset, pair, 4)
+    torch.testing.assert_close(pruner.pending[-1][1], expected)
+    assert model.log_dict['l_g_pix'] == pytest.approx((2 * expected[0] + expected[1]).item() / 2, rel=1e-5)

@@ -16,8 +16,8 @@ PACKAGE = REPO / 'srprune_basicsr'
 LAYERS = [
     {'version', 'worker_env'},
     {'formats'},
-    {'options'},
-    {'bicubic', 'metrics', '_basicsr', 'presets'},
+    {'options', 'refusals'},
+    {'bicubic', 'metrics', '_basicsr', 'presets', 'checks'},
     {'prepare'},
     {'scoring'},
     {'selection'},

@@ -133,6 +133,88 @@ def test_a_model_without_a_per_sample_loss_is_named() -> None:
     check_model(PerceptualOnlyModel(), 'uncertainty', 'x.yml: prune_online')  # PSNR needs no pixel loss
 
 
+class OneStep:
+    """The pruner's side of one step as the model hooks use it: the batch's weights in, what is recorded out."""
+
+    source = 'x.yml'
+
+    def __init__(self, weights: list[float]) -> None:
+        self.criterion = type('Needs', (), {'needs': 'loss'})()
+        self.columns = type('Columns', (), {'of_batch': staticmethod(lambda ids: np.arange(len(ids)))})()
+        self.weights, self.records = np.asarray(weights), []
+
+    def batch_weights(self, columns: np.ndarray, device: torch.device) -> torch.Tensor:
+        return torch.as_tensor(self.weights[columns], dtype=torch.float32)
+
+    def record(self, columns: np.ndarray, values: torch.Tensor) -> None:
+        self.records.append((columns, values))
+
+
+def pixel_loss_model(levels: tuple[int, ...]) -> type:
+    """A training model whose step applies cri_pix to its output downscaled by each of ``levels`` (1: as it is)."""
+    from basicsr.losses import build_loss
+
+    class PixelLossModel:
+        device = torch.device('cpu')
+
+        def __init__(self) -> None:
+            self.cri_pix = build_loss({'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'})
+
+        def feed_data(self, data: dict) -> None:
+            self.lq, self.gt = data['lq'], data['gt']
+
+        def optimize_parameters(self, current_iter: int) -> None:
+            self.output = self.lq * 0.5
+            pool = torch.nn.functional.avg_pool2d
+            self.loss = sum(self.cri_pix(pool(self.output, n), pool(self.gt, n)) for n in levels)
+
+        def update_learning_rate(self, current_iter: int, warmup_iter: int = -1) -> None: ...
+
+    return PixelLossModel
+
+
+@pytest.mark.parametrize('levels,message', [
+    ((1,), None),
+    ((1, 2), r'x.yml: prune_online: .* the model PixelLossModel applies its pixel loss \(cri_pix\) 2 times in one '
+             r'step \(to \[\(2, 3, 8, 8\), \(2, 3, 4, 4\)\]\)'),
+    ((2,), r'x.yml: prune_online: .* PixelLossModel applies its pixel loss \(cri_pix\) to a \(2, 3, 4, 4\) tensor, '
+           r'not to its output \(2, 3, 8, 8\)'),
+])
+def test_a_pixel_loss_that_is_not_one_per_sample_loss_of_the_output_is_refused(levels: tuple, message: str) -> None:
+    from srprune_basicsr.online.model import online_class
+
+    model = online_class(pixel_loss_model(levels))()
+    model.online_pruner = OneStep([2.0, 0.0])
+    model.feed_data({'lq': torch.rand(2, 3, 8, 8), 'gt': torch.rand(2, 3, 8, 8), 'key': ['a', 'b']})
+    if message:
+        with pytest.raises(ValueError, match=message):
+            model.optimize_parameters(1)
+        return
+    model.optimize_parameters(1)
+    per_sample = (model.output - model.gt).abs().flatten(1).mean(1)
+    columns, recorded = model.online_pruner.records[0]
+    assert columns.tolist() == [0, 1] and torch.equal(recorded, per_sample)
+    torch.testing.assert_close(model.loss, per_sample[0] * 2 / 2)  # weights 2 and 0, averaged over the batch
+
+
+def test_uncertainty_is_refused_on_normalised_data_and_without_a_scale() -> None:
+    class AnyModel:
+        def optimize_parameters(self, current_iter: int) -> None: ...
+
+        def update_learning_rate(self, current_iter: int, warmup_iter: int = -1) -> None: ...
+
+    faces = {'scale': 1, 'datasets': {'train': {'mean': [0.5] * 3, 'std': [0.5] * 3}}}
+    with pytest.raises(ValueError, match=r'x.yml: prune_online: criterion uncertainty .* datasets:train normalises '
+                                         r'them \(mean/std\), so the AnyModel outputs are not in \[0, 1\]; use '
+                                         r'criterion: loss'):
+        check_model(AnyModel(), 'uncertainty', 'x.yml: prune_online', faces)
+    with pytest.raises(ValueError, match=r'x.yml: prune_online: .* the options set no scale \(AnyModel\)'):
+        check_model(AnyModel(), 'uncertainty', 'x.yml: prune_online', {'datasets': {'train': {}}})
+    check_model(AnyModel(), 'uncertainty', 'x.yml: prune_online', {'scale': 2, 'datasets': {'train': {}}})
+    validation_only = {'scale': 2, 'datasets': {'val': faces['datasets']['train']}}  # only training data is recorded
+    check_model(AnyModel(), 'uncertainty', 'x.yml: prune_online', validation_only)
+
+
 # ---------------------------------------------------------------------- through `srprune train`
 def online_options(data: Path, name: str, total_iter: int = 40, overrides: dict | None = None,
                    **online: object) -> dict:

@@ -10,8 +10,8 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGIST
 from conftest import REPO, latest_log, psnr_values, run_cli
 
 import srprune_basicsr  # noqa: F401
+from srprune_basicsr.checks import is_registered
 from srprune_basicsr.options import import_packages
-from srprune_basicsr.preflight import is_registered
 from srprune_basicsr.presets import PRESETS
 
 OPTION_FILES = sorted((REPO / 'options').rglob('*.yml')) + sorted(PRESETS.rglob('*.yml'))

@@ -8,8 +8,10 @@ a run ``name:`` that is a path, a key given twice, a dataset type of another pac
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 import sys
 import unicodedata
 from pathlib import Path
@@ -103,6 +105,83 @@ def test_the_coverage_rule_accepts_every_epoch_and_enough_iterations() -> None:
         check_train_crop_coverage(16, per_epoch=400, every=2, window=2, opt=opt)
 
 
+def image_pairs(folder: Path, sizes: dict[str, tuple[int, int]], scale: int = 2, lq_suffix: str = '') -> dict:
+    """GT images of ``sizes`` (name -> (h, w)) in ``folder/gt``, their LQ in ``folder/lq`` (stem + ``lq_suffix``)."""
+    rng = np.random.default_rng(0)
+    for sub in ('gt', 'lq'):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for name, (h, w) in sizes.items():
+        cv2.imwrite(str(folder / 'gt' / f'{name}.png'), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        cv2.imwrite(str(folder / 'lq' / f'{name}{lq_suffix}.png'),
+                    rng.integers(0, 255, (h // scale, w // scale, 3), dtype=np.uint8))
+    return {'dataroot_gt': str(folder / 'gt'), 'dataroot_lq': str(folder / 'lq'), 'io_backend': {'type': 'disk'}}
+
+
+def check_refuses(path: Path, opt: dict, *fragments: str) -> str:
+    """``check_training_options`` refuses ``opt`` (written to ``path``) with a message holding every fragment."""
+    with pytest.raises(ValueError) as caught:
+        check_training_options(write_options(path, opt))
+    message = str(caught.value)
+    assert message.startswith(f'{path}: ') and '\n' not in message, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+def test_a_gt_size_that_is_no_multiple_of_the_scale_or_larger_than_an_image_is_refused(tiny_data: Path,
+                                                                                         tmp_path: Path) -> None:
+    # BasicSR's paired_random_crop failed when a batch drew the image, or cropped mismatched patches
+    opt, path = train_options(tiny_data, 'crop'), tmp_path / 'crop.yml'
+    opt['datasets']['train']['gt_size'] = 33
+    check_refuses(path, opt, 'datasets:train:gt_size 33 is not a multiple of scale 2', 'use gt_size: 32 or 34')
+    opt['datasets']['train']['gt_size'] = 50
+    check_refuses(path, opt, "datasets:train:gt_size 50 is larger than the GT image 'img000_s001' (48x48 px, in "
+                  f"{tiny_data / 'train_sub' / 'HR_sub.lmdb'}) (and 15 more of 16)", 'use gt_size <= 48 ')
+    opt['datasets']['train'].update(gt_size=48, **image_pairs(tmp_path / 'f', {'a': (64, 80), 'small': (46, 90)}))
+    check_refuses(path, opt, "gt_size 48 is larger than the GT image 'small.png' (46x90 px, in "
+                  f"{tmp_path / 'f' / 'gt'}): BasicSR cannot crop", 'use gt_size <= 46 ')
+    opt['datasets']['train']['gt_size'] = 46
+    opt['datasets']['val']['gt_size'] = 1000  # validation does not crop
+    check_training_options(write_options(path, opt))
+
+
+@pytest.mark.slow
+def test_train_refuses_a_gt_size_larger_than_a_folder_image_before_training(tiny_data: Path, tmp_path: Path) -> None:
+    opt = train_options(tiny_data, 'crop_folder')
+    opt['datasets']['train'].update(gt_size=48, **image_pairs(tmp_path / 'f', {'a': (64, 64), 'small': (40, 64)}))
+    refused_train(tmp_path, opt, "crop_folder.yml: datasets:train:gt_size 48 is larger than the GT image 'small.png'")
+
+
+def test_lq_files_that_filename_tmpl_does_not_name_are_refused(tiny_data: Path, tmp_path: Path) -> None:
+    # BasicSR's paired_paths_from_folder failed with `AssertionError: baby.png is not in lq_paths.`
+    opt, path = train_options(tiny_data, 'names'), tmp_path / 'names.yml'
+    suffixed = image_pairs(tmp_path / 'x2', {'baby': (24, 24), 'bird': (24, 24)}, lq_suffix='x2')
+    plain = image_pairs(tmp_path / 'same', {'baby': (24, 24), 'bird': (24, 24)})
+    opt['datasets']['val'].update(suffixed)
+    check_refuses(path, opt, f"datasets:val: GT file 'baby.png' in dataroot_gt {tmp_path / 'x2' / 'gt'} has no LQ "
+                  f"file 'baby.png' in dataroot_lq {tmp_path / 'x2' / 'lq'} (it holds e.g. 'babyx2.png'): "
+                  "filename_tmpl '{}' names the LQ file after the GT stem; filename_tmpl: '{}x2' pairs every file")
+    opt['datasets']['val'].update(plain, filename_tmpl='{}x2')
+    check_refuses(path, opt, "has no LQ file 'babyx2.png'", "(it holds e.g. 'baby.png')", "filename_tmpl '{}x2'",
+                  "filename_tmpl: '{}' pairs every file")
+    opt['datasets']['val']['filename_tmpl'] = {}  # YAML's unquoted {}
+    check_refuses(path, opt, 'datasets:val:filename_tmpl is {}, not text', "quote it: filename_tmpl: '{}'")
+    (tmp_path / 'same' / 'lq' / 'extra.png').write_bytes((tmp_path / 'same' / 'lq' / 'baby.png').read_bytes())
+    opt['datasets']['val']['filename_tmpl'] = '{}'
+    check_refuses(path, opt, f"dataroot_lq {tmp_path / 'same' / 'lq'} holds 3 files, dataroot_gt "
+                  f"{tmp_path / 'same' / 'gt'} 2", "e.g. ['extra.png']")
+    opt['datasets']['val'].update(suffixed, filename_tmpl='{}x2')
+    check_training_options(write_options(path, opt))
+
+
+@pytest.mark.slow
+def test_train_refuses_lq_files_that_filename_tmpl_does_not_name(tiny_data: Path, tmp_path: Path) -> None:
+    opt = train_options(tiny_data, 'names')
+    opt['datasets']['val'].update(image_pairs(tmp_path / 'x2', {'baby': (24, 24)}, lq_suffix='x2'))
+    refused_train(tmp_path, opt, "names.yml: datasets:val: GT file 'baby.png' in dataroot_gt", "no LQ file 'baby.png'",
+                  f"{tmp_path / 'x2' / 'lq'}", "filename_tmpl: '{}x2' pairs every file")
+
+
 def fake_checkpoint(folder: Path, arch: dict, scale: int | None) -> Path:
     """A BasicSR-style experiment folder: models/net_g_4.pth of ``arch`` and (if ``scale``) its option file."""
     from basicsr.archs import build_network
@@ -165,6 +244,40 @@ def test_a_refusal_after_basicsr_made_the_folder_puts_the_archived_run_back(tiny
     assert not list((tmp_path / 'experiments').glob('small_archived_*'))
 
 
+BROKEN_PACKAGE = "import os\n\nraise RuntimeError('needs CUDA 11\\nsecond line')\n"  # fails in its own code
+
+
+def test_an_import_that_fails_inside_the_package_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srprune_basicsr.options import import_packages
+
+    (tmp_path / 'brokenpkg').mkdir()
+    (tmp_path / 'brokenpkg' / '__init__.py').write_text(BROKEN_PACKAGE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=r"^x.yml: imports: importing 'brokenpkg' failed: RuntimeError: needs CUDA 11 "
+                                         r'\(the error is raised inside the package; .*\)$') as caught:
+        import_packages({'imports': ['brokenpkg']}, 'x.yml')
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    (tmp_path / 'brokenpkg' / '__init__.py').write_text('import no_such_dependency_xyz\n')
+    with pytest.raises(ValueError, match=r"importing 'brokenpkg' failed: ModuleNotFoundError: No module named "
+                                         r"'no_such_dependency_xyz'"):
+        import_packages({'imports': 'brokenpkg'}, 'x.yml')
+
+
+@pytest.mark.slow
+def test_train_refuses_an_import_that_fails_inside_the_package(tiny_data: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / 'pkgs' / 'brokenpkg').mkdir(parents=True)
+    (tmp_path / 'pkgs' / 'brokenpkg' / '__init__.py').write_text(BROKEN_PACKAGE)
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, [str(tmp_path / 'pkgs'),
+                                                                   os.environ.get('PYTHONPATH')])))
+    write_options(tmp_path / 'imp.yml', train_options(tiny_data, 'imp', imports=['brokenpkg']))
+    message = "imp.yml: imports: importing 'brokenpkg' failed: RuntimeError: needs CUDA 11"
+    refused(run_cli(['train', '-opt', 'imp.yml'], tmp_path), f'srprune train: error: {message}')
+    (tmp_path / 'train.py').write_text(REPO_TRAIN_PY)
+    one_line(repo_train_py(tmp_path, 'imp.yml'), f'train.py: error: {message}')
+    assert not (tmp_path / 'experiments').exists()
+
+
 def test_a_misspelt_plugin_block_is_refused() -> None:
     with pytest.raises(ValueError, match=r"unknown key prune_trackng; did you mean prune_tracking\?"):
         check_block_names({'prune_trackng': {'window': 3}}, 'x.yml')
@@ -175,15 +288,33 @@ def test_a_misspelt_plugin_block_is_refused() -> None:
 
 @pytest.mark.slow
 def test_a_misspelt_block_is_refused_by_basicsrs_own_train_py(tiny_data: Path, tmp_path: Path) -> None:
-    import subprocess
-
+    # a repo's train.py roots experiments/ at its own folder (python -m basicsr.train would root it in site-packages)
     opt = train_options(tiny_data, 'typo', prune_trackng={'window': 2})
+    opt['datasets']['train']['prnue'] = {'keep_ratio': 0.5}
     write_options(tmp_path / 'typo.yml', opt)
     refused(run_cli(['train', '-opt', 'typo.yml'], tmp_path), "did you mean prune_tracking?")
-    proc = subprocess.run([sys.executable, '-m', 'basicsr.train', '-opt', 'typo.yml'], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env={**run_env(), 'CUDA_VISIBLE_DEVICES': ''})
-    assert proc.returncode != 0 and "did you mean prune_tracking?" in proc.stderr
-    assert not (tmp_path / 'experiments' / 'typo').exists()
+    (tmp_path / 'train.py').write_text(REPO_TRAIN_PY)
+    proc = repo_train_py(tmp_path, 'typo.yml')
+    one_line(proc, 'train.py: error: typo.yml: unknown key prune_trackng; did you mean prune_tracking?')
+    del opt['prune_trackng']
+    write_options(tmp_path / 'typo.yml', opt)
+    one_line(repo_train_py(tmp_path, 'typo.yml'),
+             'train.py: error: typo.yml: unknown key datasets:train:prnue; did you mean datasets:train:prune?')
+    debug = repo_train_py(tmp_path, 'typo.yml', '--debug')  # BasicSR's --debug keeps the traceback, as srprune's
+    assert 'Traceback' in debug.stderr and debug.stderr.strip().splitlines()[-1].startswith('ValueError: typo.yml')
+    assert not (tmp_path / 'experiments').exists()  # refused before BasicSR made any folder
+
+
+def repo_train_py(folder: Path, option_file: str, *extra: str) -> subprocess.CompletedProcess:
+    """``python train.py -opt OPTION_FILE`` in ``folder``: BasicSR's own entry, the plugin autoloaded."""
+    return subprocess.run([sys.executable, 'train.py', '-opt', option_file, *extra], cwd=folder, capture_output=True,
+                          text=True, timeout=300, env={**run_env(), 'CUDA_VISIBLE_DEVICES': ''})
+
+
+def one_line(proc: subprocess.CompletedProcess, message: str) -> None:
+    """Under BasicSR's own train.py a refusal is one line, the last, and no traceback (exit status non-zero)."""
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
 
 
 def run_env() -> dict:
@@ -350,8 +481,11 @@ def test_a_run_name_that_is_not_a_folder_name_is_refused_before_anything_moves(t
     before = user_folders(tmp_path)
     name = bad_name(name, tmp_path)
     distill = yaml.safe_load((REPO / 'options' / 'distill' / 'distill_pixel_x2.yml').read_text())
-    for command, opt in (('train', train_options(tiny_data, 'x')), ('test', benchmark_option(tiny_data, name)),
-                         ('score', score_option(tiny_data, name)), ('train', distill)):
+    entries = (('train', train_options(tiny_data, 'x')), ('test', benchmark_option(tiny_data, name)),
+               ('score', score_option(tiny_data, name)), ('train', distill))
+    if name not in ('../userdir', ''):  # every entry point runs the one check: two names go through all
+        entries = entries[:1]
+    for command, opt in entries:
         opt['name'] = name
         write_options(tmp_path / 'bad.yml', opt)
         refused(run_cli([command, '-opt', 'bad.yml'], tmp_path), 'bad.yml: name: ', 'plain folder name')
@@ -411,19 +545,14 @@ if __name__ == '__main__':  # a repo's train.py (Real-ESRGAN's, HAT's): the repo
 
 @pytest.mark.slow
 def test_a_repos_train_py_refuses_a_path_as_name_and_a_key_given_twice(tiny_data: Path, tmp_path: Path) -> None:
-    import subprocess
-
     before = user_folders(tmp_path)
     (tmp_path / 'train.py').write_text(REPO_TRAIN_PY)
     write_options(tmp_path / 'bad.yml', train_options(tiny_data, '../userdir'))
     dup = yaml.safe_dump(train_options(tiny_data, 'first'), sort_keys=False) + 'name: second\n'
     (tmp_path / 'dup.yml').write_text(dup)
-    for option_file, message in (('bad.yml', "bad.yml: name: '../userdir' is a path"),
-                                 ('dup.yml', 'dup.yml: key name is given twice')):
-        proc = subprocess.run([sys.executable, 'train.py', '-opt', option_file], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300,
-                              env={**run_env(), 'CUDA_VISIBLE_DEVICES': ''})
-        assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+    for option_file, message in (('bad.yml', "train.py: error: bad.yml: name: '../userdir' is a path"),
+                                 ('dup.yml', 'train.py: error: dup.yml: key name is given twice')):
+        one_line(repo_train_py(tmp_path, option_file), message)
         nothing_moved(tmp_path, before)
 
 

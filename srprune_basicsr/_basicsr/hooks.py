@@ -167,8 +167,7 @@ CORE_NEEDS = ('basicsr.data:build_dataset', 'basicsr.models:build_model', 'basic
 
 def check_core() -> None:
     """The builders the hooks wrap must exist: without them no ``prune:`` block could take effect."""
-    from srprune_basicsr._basicsr.fixes import basicsr_identity
-    from srprune_basicsr._basicsr.fixes.base import missing_piece
+    from srprune_basicsr._basicsr.fixes.base import basicsr_identity, missing_piece
 
     missing = [piece for piece in map(missing_piece, CORE_NEEDS) if piece]
     if missing:

@@ -20,7 +20,7 @@ import torch
 from basicsr.archs import build_network
 from torch import nn
 
-from srprune_basicsr.preflight import check_trained_with, params_of
+from srprune_basicsr.checks import check_trained_with, params_of
 
 PROBE = 16  # LR side of the probe input: divisible enough for window-based archs at small windows
 

@@ -49,6 +49,33 @@ class UnsafeOutputError(ValueError):
     """The output would touch an input, or would replace something this package did not make."""
 
 
+class OutputWriteError(OSError):
+    """An output could not be written (disk full, quota, file size limit, a failed LMDB write).
+
+    Raised with one line naming the output and the cause once the partial output is removed; an
+    output it was to replace is as it was. Like a failed checkpoint save, it is no refusal of inputs.
+    """
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, quota exceeded, file size limit
+
+
+def write_failure(err: BaseException) -> str | None:
+    """The cause when ``err`` means the disk took no more (None for any other error, which keeps its traceback)."""
+    if isinstance(err, OutputWriteError):
+        return str(err)
+    if isinstance(err, OSError) and err.errno in DISK_FULL:
+        return err.strerror or os.strerror(err.errno)
+    return None
+
+
+def raise_write_failure(err: BaseException, final: Path, what: str) -> None:
+    """Re-raise a disk-full error as one ``OutputWriteError`` naming ``final``; any other error is left alone."""
+    cause = write_failure(err)
+    if cause is not None:
+        raise OutputWriteError(f'{final}: writing it failed ({cause}); {what}') from err
+
+
 def partial_path(final: Path) -> Path:
     """The temporary name an output is built under, beside its final name."""
     return final.with_name(final.name + '.partial')
@@ -182,14 +209,17 @@ def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False, inputs:
             check_scratch(scratch, inputs, kind)
         if tmp.exists():
             shutil.rmtree(tmp)
+        existed = final.exists()
         tmp.mkdir(parents=True)
-        write_marker(tmp, kind)  # first: a stale temporary is then known as ours
         try:
+            write_marker(tmp, kind)  # first: a stale temporary is then known as ours
             yield tmp
-        except BaseException:
+            fsync_tree(tmp)  # a full disk may show only here (delayed allocation, network filesystems)
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            raise_write_failure(err, final, 'the partial output was removed' +
+                                ('; the previous output is as it was' if existed else ''))
             raise
-        fsync_tree(tmp)
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)
@@ -208,6 +238,20 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
     if path.exists() and not overwrite:
         raise OutputExistsError(f'{path} already exists; pass --overwrite to replace it')
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = write_temporary(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_temporary(path: Path, text: str) -> Path:
+    """``text`` in a new synced temporary file beside ``path``, for the caller to rename onto it.
+
+    On any error the temporary is removed (a full disk leaves no ``.partial`` file behind).
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.partial')  # a new, unique file
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
@@ -215,11 +259,31 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+    return Path(tmp)
+
+
+def replace_together(files: dict[Path, str]) -> None:
+    """Write several files so that a failed write changes none of them.
+
+    Every file is first written in full to its temporary; only then are they renamed into place.
+    A full disk (or any error) while writing removes the temporaries and leaves each file as it
+    was: an output and its provenance record are never left from two different runs.
+    """
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            written.append((write_temporary(path, text), path))
+    except BaseException as err:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        names = ' and '.join(str(p) for p in files)
+        raise_write_failure(err, next(iter(files)), f'nothing was changed ({names} are as they were)')
+        raise
+    for tmp, path in written:
+        os.replace(tmp, path)
 
 
 def write_with_provenance(path: str | os.PathLike, text: str, provenance: str | os.PathLike, record: dict,
@@ -244,9 +308,10 @@ def write_with_provenance(path: str | os.PathLike, text: str, provenance: str | 
                     raise UnsafeOutputError(f'{target} exists and was not made by srprune ({provenance} does not name '
                                             f'{TOOL} and {path.name}); --overwrite only replaces outputs srprune made: '
                                             'move it away yourself or choose another output path')
-        atomic_write_text(path, text)
         record = {**record, 'tool': record.get('tool', TOOL), 'output': path.name}
-        atomic_write_text(provenance, json.dumps(record, indent=2, default=str) + '\n')
+        path.parent.mkdir(parents=True, exist_ok=True)
+        provenance.parent.mkdir(parents=True, exist_ok=True)
+        replace_together({path: text, provenance: json.dumps(record, indent=2, default=str) + '\n'})
     return path
 
 

@@ -24,7 +24,7 @@ import lmdb
 import numpy as np
 from tqdm import tqdm
 
-from srprune_basicsr.formats.atomic import atomic_output_dir
+from srprune_basicsr.formats.atomic import OutputWriteError, atomic_output_dir
 from srprune_basicsr.formats.keys import duplicates, is_image, key_bytes, valid_key
 from srprune_basicsr.formats.meta_info import META_INFO, LmdbError, MetaEntry, read_meta_info
 
@@ -83,6 +83,21 @@ def retained_heap(mmap_threshold: int = 32 << 20, trim_threshold: int = 64 << 20
             libc.malloc_trim(0)
 
 
+@contextmanager
+def lmdb_writes(path: Path) -> Iterator[None]:
+    """An LMDB error while writing ``path`` becomes an ``OutputWriteError`` (a full disk reads as an I/O error).
+
+    LMDB reports a failed page write as ``lmdb.Error('mdb_txn_commit: Input/output error')`` (or
+    ``No space left on device``), which is neither an OSError nor names the output; the output that
+    holds ``path`` then removes its partial files and says which output failed.
+    """
+    try:
+        yield
+    except lmdb.Error as err:
+        hint = ' (is the disk full?)' if 'Input/output error' in str(err) else ''
+        raise OutputWriteError(f'LMDB {path.name}: {err}{hint}') from err
+
+
 class LmdbWriter:
     """Write (key, bytes, shape) into a new LMDB and its meta_info.txt, growing the map if needed.
 
@@ -100,8 +115,9 @@ class LmdbWriter:
         self.batch_bytes = batch_bytes
         self.pending_bytes = 0
         # commits are not synced one by one; close() syncs once, before the output is renamed
-        self.env = lmdb.open(str(self.path), map_size=max(map_size, 1 << 20), subdir=True, readahead=False,
-                             meminit=False, sync=False)
+        with lmdb_writes(self.path):
+            self.env = lmdb.open(str(self.path), map_size=max(map_size, 1 << 20), subdir=True, readahead=False,
+                                 meminit=False, sync=False)
         self.meta = open(self.path / META_INFO, 'w', encoding='utf-8')
         self.pending: list[tuple[bytes, bytes | memoryview]] = []
         self.keys: set[str] = set()
@@ -153,13 +169,14 @@ class LmdbWriter:
             return
         self.pending.sort(key=lambda kv: kv[0])
         append = self.last_key is None or self.pending[0][0] > self.last_key
-        while True:
-            try:
-                with self.env.begin(write=True) as txn, txn.cursor() as cursor:
-                    cursor.putmulti(self.pending, append=append)
-                break
-            except lmdb.MapFullError:
-                self.env.set_mapsize(self.env.info()['map_size'] * 2)
+        with lmdb_writes(self.path):  # a map too small grows; any other LMDB error is a failed write
+            while True:
+                try:
+                    with self.env.begin(write=True) as txn, txn.cursor() as cursor:
+                        cursor.putmulti(self.pending, append=append)
+                    break
+                except lmdb.MapFullError:
+                    self.env.set_mapsize(self.env.info()['map_size'] * 2)
         if self.last_key is None or self.pending[-1][0] > self.last_key:
             self.last_key = self.pending[-1][0]
         self.pending.clear()
@@ -171,7 +188,8 @@ class LmdbWriter:
             return
         self.flush()
         self.meta.close()
-        self.env.sync(True)
+        with lmdb_writes(self.path):
+            self.env.sync(True)
         self.env.close()
         self.closed = True
 

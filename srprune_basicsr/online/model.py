@@ -8,8 +8,11 @@ training-pair pool) work unedited:
 - ``update_learning_rate``: the schedule is stepped through the full run's iterations that this
   step stands for (``plan``), so milestones, cosine periods and warm-up stretch onto the steps taken;
 - ``optimize_parameters``: with ``criterion: loss`` the pixel loss (``cri_pix``) is computed per
-  sample, recorded, weighted by the epoch's weights and averaged; perceptual and GAN terms are
-  untouched. With ``criterion: uncertainty`` each trained sample's PSNR is recorded;
+  sample, recorded, weighted by the epoch's weights and averaged; perceptual, GAN, pyramid,
+  facial-component and identity terms (GFPGAN's, through its own ``cri_l1``) are untouched. A
+  model whose ``cri_pix`` is not one per-sample loss of its output per step (applied several times,
+  or to resized outputs) is refused at its first step (``check_pixel_loss_calls``). With
+  ``criterion: uncertainty`` each trained sample's PSNR is recorded;
 - ``save``/``resume_training``: the pruner's state goes with every BasicSR checkpoint.
 """
 
@@ -40,8 +43,10 @@ class WeightedPixelLoss:
 
     def __init__(self, loss: Any, weights: torch.Tensor, recorded: list[torch.Tensor]) -> None:
         self.loss, self.weights, self.recorded = loss, weights, recorded
+        self.shapes: list[tuple[int, ...]] = []  # of each prediction it was called on (see check_pixel_loss_calls)
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        self.shapes.append(tuple(pred.shape))
         reduction = self.loss.reduction
         self.loss.reduction = 'none'
         try:
@@ -65,22 +70,49 @@ class WeightedPixelLoss:
 
 
 @contextmanager
-def weighted_pixel_loss(model: Any, weights: torch.Tensor) -> Iterator[list[torch.Tensor]]:
-    """``model.cri_pix`` per sample and weighted for one step; yields the per-sample values it computed."""
-    original, recorded = model.cri_pix, []
-    model.cri_pix = WeightedPixelLoss(original, weights, recorded)
+def weighted_pixel_loss(model: Any, weights: torch.Tensor) -> Iterator[WeightedPixelLoss]:
+    """``model.cri_pix`` per sample and weighted for one step; yields the wrapper (its ``recorded`` values)."""
+    original = model.cri_pix
+    model.cri_pix = WeightedPixelLoss(original, weights, [])
     try:
-        yield recorded
+        yield model.cri_pix
     finally:
         model.cri_pix = original
 
 
-def check_model(model: Any, criterion: str, where: str) -> None:
+def model_type(model: Any) -> str:
+    """The model's own class name (without the ``WithPruneOnline`` of the class the hooks give it)."""
+    return type(model).__name__.removesuffix('WithPruneOnline')
+
+
+def check_pixel_loss_calls(model: Any, shapes: list[tuple[int, ...]], where: str) -> None:
+    """Refuse a model whose ``cri_pix`` in one step is not one per-sample loss of its output.
+
+    ``criterion: loss`` scores a sample by its pixel loss and weights that loss: it must be the
+    loss of the sample's own output against its GT, computed once. A model that applies ``cri_pix``
+    several times per step (deep supervision, an image pyramid) or to a resized output would record
+    a sum of unlike terms as the sample's loss and weight each of them. (GFPGAN's pyramid and
+    identity losses go through its own ``cri_l1`` and are left unweighted, as perceptual and GAN terms are.)
+    """
+    if len(shapes) > 1:
+        raise ValueError(f'{where}: criterion loss weights one per-sample pixel loss of each step, but the model '
+                         f'{model_type(model)} applies its pixel loss (cri_pix) {len(shapes)} times in one step (to '
+                         f'{shapes}), so a sample\'s recorded loss would be a sum of unlike terms; use criterion: '
+                         'uncertainty, or a model that applies cri_pix once to its output')
+    output = getattr(model, 'output', None)
+    if shapes and isinstance(output, torch.Tensor) and tuple(output.shape) != shapes[0]:
+        raise ValueError(f'{where}: criterion loss scores each sample by the pixel loss of its output, but the model '
+                         f'{model_type(model)} applies its pixel loss (cri_pix) to a {shapes[0]} tensor, not to its '
+                         f'output {tuple(output.shape)} (a resized or partial output); use criterion: uncertainty')
+
+
+def check_model(model: Any, criterion: str, where: str, opt: dict | None = None) -> None:
     """Refuse, before training, a model that cannot give what the criterion records per sample."""
     kind = type(model).__name__
     if not hasattr(model, 'optimize_parameters') or not hasattr(model, 'update_learning_rate'):
         raise ValueError(f'{where}: {kind} is not a BasicSR training model (no optimize_parameters)')
     if criterion != 'loss':
+        check_psnr_inputs(opt or {}, kind, where)
         return
     loss = getattr(model, 'cri_pix', None)
     if loss is None:
@@ -91,6 +123,24 @@ def check_model(model: Any, criterion: str, where: str) -> None:
         raise ValueError(f"{where}: criterion loss needs a per-sample pixel loss, but {kind}'s pixel loss "
                          f"{type(loss).__name__} has no reduction option to compute one (BasicSR's L1Loss, "
                          'MSELoss and CharbonnierLoss have)')
+
+
+def check_psnr_inputs(opt: dict, kind: str, where: str) -> None:
+    """``criterion: uncertainty`` records PSNRs of outputs in [0, 1] with ``scale`` border pixels shaved.
+
+    A training set normalised with ``mean``/``std`` (GFPGAN's FFHQ sets: [-1, 1]) gives outputs the
+    PSNR clamps to [0, 1], so the recorded values would not be the samples' PSNRs; options without
+    ``scale`` (face restoration) name no border. Both are refused before training.
+    """
+    for name, dataset in (opt.get('datasets') or {}).items():
+        if str(name).split('_')[0] == 'train' and isinstance(dataset, dict) and \
+                (dataset.get('mean') is not None or dataset.get('std') is not None):
+            raise ValueError(f'{where}: criterion uncertainty records the PSNR of each trained sample on [0, 1] '
+                             f'images, but datasets:{name} normalises them (mean/std), so the {kind} outputs are '
+                             'not in [0, 1]; use criterion: loss')
+    if opt and opt.get('scale') is None:
+        raise ValueError(f'{where}: criterion uncertainty shaves scale pixels off each output before its PSNR, but '
+                         f'the options set no scale ({kind}); set scale:, or use criterion: loss')
 
 
 class OnlineMixin:
@@ -117,10 +167,11 @@ class OnlineMixin:
         pruner = self.online_pruner
         columns = self._trained_columns()
         if pruner.criterion.needs == 'loss':
-            with weighted_pixel_loss(self, pruner.batch_weights(columns, self.device)) as recorded:
+            with weighted_pixel_loss(self, pruner.batch_weights(columns, self.device)) as loss:
                 super().optimize_parameters(current_iter)  # type: ignore[misc]
-            if recorded:  # a GAN step that trains only the discriminator computes no pixel loss
-                pruner.record(columns, torch.stack(recorded).sum(0))
+            check_pixel_loss_calls(self, loss.shapes, f'{pruner.source}: {BLOCK}')
+            if loss.recorded:  # a GAN step that trains only the discriminator computes no pixel loss
+                pruner.record(columns, loss.recorded[0])
             return
         super().optimize_parameters(current_iter)  # type: ignore[misc]
         output, gt = getattr(self, 'output', None), getattr(self, 'gt', None)
@@ -168,7 +219,7 @@ def attach_if_asked(model: Any, opt: dict, loader: Any) -> Any:
     if pruner is None:
         raise ValueError(f"{where}: no online training loader recorded; it works inside BasicSR's train_pipeline "
                          '(srprune train, or a train.py that imports srprune_basicsr and calls train_pipeline)')
-    check_model(model, pruner.options.criterion, where)
+    check_model(model, pruner.options.criterion, where, opt)
     pool = SamplePool.for_model(model, 'train_crop', where, BLOCK,
                                 hint='in-run pruning follows the stock RealESRNet/RealESRGAN pool only')
     model.__class__ = online_class(type(model))

@@ -193,7 +193,7 @@ def run_scoring(opt: dict, out: str | os.PathLike | None = None, dist: bool = Fa
     from basicsr.utils.dist_util import get_dist_info
     from basicsr.utils.registry import DATASET_REGISTRY
 
-    from srprune_basicsr.preflight import check_registered
+    from srprune_basicsr.checks import check_registered
 
     rank, world = get_dist_info()
     out = Path(out or opt.get('out') or Path('experiments') / opt['name'] / 'scores.csv')

@@ -35,7 +35,7 @@ from srprune_basicsr._basicsr.fixes import (
     utf8_keys,
     weights_only,
 )
-from srprune_basicsr._basicsr.fixes.base import Fix, Status, check
+from srprune_basicsr._basicsr.fixes.base import Fix, Status, basicsr_found, basicsr_identity, check
 from srprune_basicsr._basicsr.switches import ENV
 
 FIXES: tuple[Fix, ...] = tuple(m.FIX for m in (
@@ -79,28 +79,6 @@ def apply_fixes(kind: str) -> list[Status]:
 def statuses() -> list[Status]:
     """Every fix checked against the basicsr importable now (imports what they need, applies nothing)."""
     return [check(fix) for fix in FIXES]
-
-
-def basicsr_found() -> tuple[str, str]:
-    """(version, folder) of the basicsr imported (or importable) now: which copy the fixes were checked against."""
-    import importlib
-    import os
-
-    import basicsr
-
-    version = getattr(basicsr, '__version__', None)
-    if version is None:
-        try:
-            version = importlib.import_module('basicsr.version').__version__
-        except (ImportError, AttributeError):
-            version = 'unknown'
-    return str(version), os.path.dirname(os.path.abspath(basicsr.__file__))
-
-
-def basicsr_identity() -> str:
-    """``basicsr <version> (<folder>)``, for messages."""
-    version, folder = basicsr_found()
-    return f'basicsr {version} ({folder})'
 
 
 def summary() -> str:

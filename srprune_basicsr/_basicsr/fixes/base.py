@@ -83,3 +83,25 @@ def check(fix: Fix) -> Status:
         if missing is not None:
             return Status(fix.name, fix.kind, False, f'missing {missing}')
     return Status(fix.name, fix.kind, True)
+
+
+def basicsr_found() -> tuple[str, str]:
+    """(version, folder) of the basicsr imported (or importable) now: which copy the fixes were checked against."""
+    import importlib
+    import os
+
+    import basicsr
+
+    version = getattr(basicsr, '__version__', None)
+    if version is None:
+        try:
+            version = importlib.import_module('basicsr.version').__version__
+        except (ImportError, AttributeError):
+            version = 'unknown'
+    return str(version), os.path.dirname(os.path.abspath(basicsr.__file__))
+
+
+def basicsr_identity() -> str:
+    """``basicsr <version> (<folder>)``, for messages."""
+    version, folder = basicsr_found()
+    return f'basicsr {version} ({folder})'
