@@ -123,7 +123,8 @@ def test_basicsr_own_train_py_is_refused_too(tiny_data: Path, tmp_path: Path) ->
         finish(first, pkgs)
     assert second.returncode != 0
     last = second.stderr.strip().splitlines()[-1]
-    assert 'OutputBusyError' in last and f'pid {first.pid} on ' in last and 'change name: in second.yml' in last, last
+    assert last.startswith('train.py: error: experiments/twice: another process') and 'Traceback' not in second.stderr
+    assert f'pid {first.pid} on ' in last and 'change name: in second.yml' in last, last  # one line, the last
     check_first_run_intact(clone, 'twice')
 
 
