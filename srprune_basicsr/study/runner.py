@@ -203,13 +203,16 @@ class Study:
         opt['path'] = {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None}
         return opt
 
+    def started(self, arm: Arm, seed: int) -> bool:
+        """Whether the run has saved a training state, so ``--auto_resume`` continues it rather than starting it."""
+        states = self.root / 'experiments' / self.run_name(arm, seed) / 'training_states'
+        return states.is_dir() and any(states.iterdir())
+
     def train(self, arm: Arm, seed: int, recipe: str) -> Path:
         experiment = self.root / 'experiments' / self.run_name(arm, seed)
         path = self.root / 'options' / f'{arm.slug}_s{seed}.yml'
         stamp = path.with_suffix('.recipe')  # beside the option file: BasicSR archives a fresh run's folder
-        states = experiment / 'training_states'
-        started = states.is_dir() and any(states.iterdir())
-        if started and stamp.is_file() and stamp.read_text().strip() != recipe:
+        if self.started(arm, seed) and stamp.is_file() and stamp.read_text().strip() != recipe:
             raise ValueError(f'{stamp}: --auto_resume would resume a training started with other study options; '
                              f'delete {experiment} (or give the study a new name)')
         keep = self.keep_file(arm, seed)
@@ -431,8 +434,7 @@ class Study:
                 if log:
                     print(f'{arm.label} seed {seed}: done before, skipped', flush=True)
                 continue
-            states = self.root / 'experiments' / self.run_name(arm, seed) / 'training_states'
-            resumed = states.is_dir() and any(states.iterdir())
+            resumed = self.started(arm, seed)
             started = time.perf_counter()
             experiment = self.train(arm, seed, recipe)
             seconds = self.logged_seconds(experiment) if resumed else round(time.perf_counter() - started, 1)

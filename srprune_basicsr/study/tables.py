@@ -93,6 +93,11 @@ def by_seed_image(results: list[dict], bench: str) -> dict[str, dict[int, dict[s
     return table
 
 
+def without_budget(arm: str) -> str:
+    """An arm label without its budget (``random@0.5~600it`` -> ``random@0.5``): one line per arm across budgets."""
+    return arm.rsplit('~', 1)[0]
+
+
 def _budget(record: dict) -> str:
     """The label suffix of a run's budget in a study with several (``~1200it``), else ''."""
     return f"~{record['iters']}it" if record.get('iters') else ''
@@ -258,7 +263,7 @@ def iterations_md(results: list[dict], benchmarks: list[str]) -> list[str]:
              "the smallest budget whose mean is at least full data's mean at the largest budget.", '']
     for bench in benchmarks:
         seeds = by_seed(results, bench)
-        bases = list(dict.fromkeys(arm.rsplit('~', 1)[0] for arm in seeds))
+        bases = list(dict.fromkeys(without_budget(arm) for arm in seeds))
         full_best = mean_interval(list(seeds.get(f'full~{budgets[-1]}it', {}).values()) or [float('nan')])[0]
         lines += [f'### {bench}', '', '| arm | ' + ' | '.join(f'{b} it' for b in budgets) + ' | reaches full |',
                   '|---' * (len(budgets) + 2) + '|']
@@ -426,7 +431,7 @@ def fewest_steps_md(results: list[dict], benchmarks: list[str]) -> list[str]:
              + ' | '.join(f'Δ {full} {b}' for b in benchmarks) + ' |', '|---' * (5 + len(benchmarks)) + '|']
     groups: dict[str, list[str]] = defaultdict(list)
     for arm in runs:
-        groups[arm.rsplit('~', 1)[0]].append(arm)
+        groups[without_budget(arm)].append(arm)
     for name, arms in groups.items():
         reached = []
         for arm in arms:
@@ -519,7 +524,7 @@ def plot_along_training(results: list[dict], bench: str, path: Path) -> bool:
         half = np.array([h or 0.0 for _, h in stats])
         color = 'k' if arm.startswith('full') else palette(number % 20)
         ax.plot(steps, mean, marker='.', color=color, linestyle='--' if arm.startswith('random') else '-',
-                label=arm.rsplit('~', 1)[0])
+                label=without_budget(arm))
         ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.12, linewidth=0)
     ax.set_xlabel(f'training step (every arm on the {largest}-iteration schedule)')
     ax.set_ylabel(f'{bench} PSNR (dB, Y), mean over seeds (band: 95% interval)')
@@ -548,8 +553,9 @@ def plot_compute(results: list[dict], bench: str, path: Path) -> bool:
     seeds = by_seed(timed, bench)
     groups: dict[str, list[str]] = defaultdict(list)  # one line per arm, joining its budgets
     for r in timed:
-        if r['arm'] not in groups[r['arm'].rsplit('~', 1)[0]]:
-            groups[r['arm'].rsplit('~', 1)[0]].append(r['arm'])
+        group = groups[without_budget(r['arm'])]
+        if r['arm'] not in group:
+            group.append(r['arm'])
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110, sharey=True)
     palette = plt.get_cmap('tab20')
     for number, (name, arms) in enumerate(groups.items()):
@@ -700,7 +706,7 @@ def plot_iterations(results: list[dict], bench: str, path: Path) -> None:
     lines: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     for arm, record in records.items():
         mean, half = mean_interval(list(seeds[arm].values()))
-        lines[arm.rsplit('~', 1)[0]].append((int(record['iters']), mean, half or 0.0))
+        lines[without_budget(arm)].append((int(record['iters']), mean, half or 0.0))
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
     for name, points in sorted(lines.items()):
         points.sort()
