@@ -19,7 +19,7 @@ def test_the_gpu_study_script_packs_and_runs_at_a_tiny_budget(tiny_data: Path, t
         (data / name / 'HR').symlink_to(tiny_data / source)
     env = {**os.environ, 'PACK': str(tmp_path / 'pack'), 'PYTHON': sys.executable, 'PROXY_ITERS': '2',
            'WORK': str(tmp_path / 'work'), 'OUT': str(tmp_path / 'out'), 'ITERS': '1 2 3',
-           'BATCH': '2', 'SEEDS': '0', 'NUM_GPU': '0'}
+           'BATCH': '2', 'SEEDS': '0', 'NUM_GPU': '0', 'SHARDS': '2'}
     env['PATH'] = f"{Path(sys.executable).parent}:{env['PATH']}"  # srprune of this environment
     script = str(REPO / 'tools' / 'gpu_study.sh')
     unpacked = subprocess.run(['bash', script, 'run'], env=env, capture_output=True, text=True, timeout=60)
@@ -37,9 +37,14 @@ def test_the_gpu_study_script_packs_and_runs_at_a_tiny_budget(tiny_data: Path, t
     assert all(len(lines) > 16 for lines in scores.values())  # a header (and comments) and the 16 sub-images
     assert sorted(p.name for p in (tmp_path / 'pack' / 'data' / 'T91' / 'HR').iterdir()) == sorted(
         p.name for p in (tiny_data / 'hr_train').iterdir())
+    no_shards = subprocess.run(['bash', script, 'run'], env={**env, 'SHARDS': '0', 'WORK': str(tmp_path / 'w0')},
+                               capture_output=True, text=True, timeout=60)
+    assert no_shards.returncode == 2 and "SHARDS must be a whole number of at least 1, got '0'" in no_shards.stderr
+    assert not (tmp_path / 'w0').exists()
     ran = subprocess.run(['bash', script, 'run'], env=env, capture_output=True, text=True, timeout=1200)
     assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-2000:]
     assert '7 runs in' in ran.stdout  # full at 3 budgets; random 25% and 50%, sobel, the refined 50% at the largest
+    assert sorted(p.name for p in (tmp_path / 'work').glob('shard_*.log')) == ['shard_0.log', 'shard_1.log']
     out = tmp_path / 'out'
     with open(out / 'study.csv') as handle:
         rows = list(csv.DictReader(handle))

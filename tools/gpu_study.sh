@@ -12,8 +12,9 @@
 # pack reuses scores made before with SCORES=path/to/scores.csv and SOBEL=path/to/scores.csv (e.g. the CPU
 # study's), else runs tools/prepare_cpu_edsr_study.sh up to its scores (STAGE=scores; PROXY_ITERS shortens the proxy).
 # run takes ITERS (one budget, or one per budget of a study with several: "3000 4500 6000"), VAL_EVERY, BATCH,
-# SEEDS ("0 1 2"), NUM_GPU (1) and WORK (/tmp/gpu_study) from the environment: the suite runs it on CPU at
-# ITERS="1 2 3" (tests/test_gpu_study.py).
+# SEEDS ("0 1 2"), NUM_GPU (1), SHARDS (runs training at once; one per run by default, fewer on a smaller
+# device) and WORK (/tmp/gpu_study) from the environment: the suite runs it on CPU at ITERS="1 2 3" and
+# SHARDS=2 (tests/test_gpu_study.py).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${PACK:-$REPO/.gpu}
@@ -61,6 +62,9 @@ run() {
   for need in "$PACK"/data/{T91,Set5,Set14,BSD100}/HR "$PACK/scores/loss_value.csv" "$PACK/scores/sobel.csv"; do
     [ -e "$need" ] || { echo "$need is missing: run 'bash tools/gpu_study.sh pack DATA_DIR' first" >&2; return 2; }
   done
+  if [ -n "${SHARDS:-}" ] && ! [[ $SHARDS =~ ^[1-9][0-9]*$ ]]; then
+    echo "SHARDS must be a whole number of at least 1, got '$SHARDS'" >&2; return 2
+  fi
   if compgen -G "$PACK/whl/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PACK"/whl/*.whl
   fi
@@ -96,9 +100,11 @@ PY
   "$PY" -c "from srprune_basicsr.study.runner import Study, load_study
 s = Study(load_study('study.yml')); s.claim_root(); s.check_inputs(); open('runs.txt', 'w').write(str(len(s.pairs())))"
   runs=$(cat runs.txt)
+  local shards=${SHARDS:-$runs}
+  ((shards <= runs)) || shards=$runs
   local pids=()
-  for i in $(seq 0 $((runs - 1))); do
-    OMP_NUM_THREADS=1 "$PY" -m srprune_basicsr study -opt study.yml --shard "$i/$runs" >"shard_$i.log" 2>&1 &
+  for i in $(seq 0 $((shards - 1))); do
+    OMP_NUM_THREADS=1 "$PY" -m srprune_basicsr study -opt study.yml --shard "$i/$shards" >"shard_$i.log" 2>&1 &
     pids+=($!)
   done
   local failed=0
