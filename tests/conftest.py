@@ -9,9 +9,16 @@ if int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1')) > 1:
     # (OpenMP busy-waits), several times slower; the commands the tests run inherit this
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     os.environ.setdefault('MKL_NUM_THREADS', '1')
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+if importlib.util.find_spec('threadpoolctl') is not None:
+    # threadpoolctl sets KMP_DUPLICATE_LIB_OK when first imported (by scipy or scikit-image inside some
+    # test): imported later, it changed the environment under the command server (CliServer), and every
+    # later command of that worker paid a fresh process's imports (about 4.5 s each, 3 minutes a suite)
+    import threadpoolctl  # noqa: F401
 
 import cv2
 import numpy as np
