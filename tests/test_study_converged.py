@@ -212,3 +212,53 @@ def test_committed_tables_give_back_the_records_their_plots_are_drawn_from() -> 
     online, _ = replot.records_from_tables(REPO / 'docs' / 'results' / 'cpu_edsr_x2_online')
     assert {r['arm'] for r in online if r['online']} >= {'online_loss~2000it', 'online_loss_hard~2000it'}
     assert all(r['iters'] in (1260, 1470, 2000) for r in online)
+
+
+@pytest.mark.slow
+def test_converged_study_script_saves_restores_and_runs_named_arms(tiny_data: Path, tmp_path: Path) -> None:
+    """tools/converged_study.sh over sittings: runs saved to docs/results, restored into a fresh folder, skipped."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / 'repo'  # the script works in the repository holding it
+    (repo / 'tools').mkdir(parents=True)
+    shutil.copy(REPO / 'tools' / 'converged_study.sh', repo / 'tools')
+    (repo / 'datasets').symlink_to(tiny_data / 'train_sub')
+    study = {'name': 'study_tiny_conv', 'scale': 2, 'num_gpu': 0, 'seeds': [0], 'keep_ratios': [0.5],
+             'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+             'data': {'dataroot_gt': 'datasets/HR_sub.lmdb', 'dataroot_lq': 'datasets/LR_bicubic_X2_sub.lmdb'},
+             'benchmarks': {'tiny': str(tiny_data / 'val')}, 'network_g': {'bicubic_skip': True, 'd': 16},
+             'budget': {'total_iter': [1, 2], 'batch_size': 4, 'gt_size': 32, 'num_worker': 0}}
+    (repo / 'options' / 'study').mkdir(parents=True)
+    (repo / 'options' / 'study' / 'tiny.yml').write_text(yaml.safe_dump(study))
+    env = {**os.environ, 'PYTHON': sys.executable, 'SHARDS': '1', 'STUDY': 'options/study/tiny.yml',
+           'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # srprune of this environment
+
+    def script(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(['bash', str(repo / 'tools' / 'converged_study.sh'), *args], env={**env, **extra},
+                              capture_output=True, text=True, timeout=600)
+
+    missing = script('run', STUDY='options/study/none.yml')
+    assert missing.returncode == 2 and 'STUDY: no option file options/study/none.yml' in missing.stderr
+    assert script('run', SHARDS='two').returncode == 2 and not (repo / 'studies').exists()
+    named = script('run', 'full~2it')  # only the arm named
+    assert named.returncode == 0, named.stderr[-3000:]
+    results = repo / 'studies' / 'study_tiny_conv' / 'results'
+    assert sorted(p.name for p in results.iterdir()) == ['full_i2it_s0.json']
+    ran = script('run')  # the budget curve, then the rest
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert 'full~2it seed 0: done before, skipped' in ran.stdout and len(list(results.iterdir())) == 4
+    saved = script('save')
+    docs = repo / 'docs' / 'results' / 'tiny_conv'
+    assert saved.returncode == 0 and 'saved 4 runs and the tables to docs/results/tiny_conv' in saved.stdout
+    assert '| random@0.5~2it |' in (docs / 'study.md').read_text() and (docs / 'study.csv').is_file()
+    shutil.rmtree(repo / 'studies')  # a fresh checkout: the committed runs go back and are not trained again
+    restored = script('restore')
+    assert restored.returncode == 0 and 'restored 4 finished runs' in restored.stdout
+    again = script('run')
+    trained = [line for line in again.stdout.splitlines() if ' seed 0: ' in line]
+    assert again.returncode == 0 and {line.split(' seed')[0] for line in trained} == {
+        'full~1it', 'full~2it', 'random@0.5~1it', 'random@0.5~2it'}
+    assert all(line.endswith('done before, skipped') for line in trained)

@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# The converged CPU study (options/study/cpu_edsr_x2_converged.yml), run over several sittings.
-# Its runs are long (about 16 minutes each at 16,000 iterations on one core), so a sitting keeps what
-# it finished: `save` copies every finished run's result file into docs/results/cpu_edsr_x2_converged/runs/
-# (committed with the tables), and `restore` puts them back into a fresh checkout's study folder, where
-# the study skips them (each is checked against its recipe, so a changed option file is refused).
+# The converged CPU study (options/study/cpu_edsr_x2_converged.yml) and its fresh-seed twin, run over
+# several sittings. Its runs are long (about 16 minutes each at 16,000 iterations on one core), so a
+# sitting keeps what it finished: `save` copies every finished run's result file into
+# docs/results/<study name without study_>/runs/ (committed with the tables), and `restore` puts them back
+# into a fresh checkout's study folder, where the study skips them (each is checked against its recipe, so
+# a changed option file is refused).
 # Usage, in the repository folder with the package installed:
 #   bash tools/converged_study.sh data DATA_DIR   # the pool and benchmarks (STAGE=data of prepare_cpu_edsr_study.sh)
 #   bash tools/converged_study.sh restore         # committed runs -> studies/study_cpu_edsr_x2_converged/results
-#   bash tools/converged_study.sh run             # two shards, one thread each: the budget curve, then every arm
+#   bash tools/converged_study.sh run [ARM...]    # two shards, one thread each: the budget curve, then every arm
+#                                                 # (or only the arms named, e.g. 'full~16000it' 'sobel@0.25~16000it')
 #   bash tools/converged_study.sh save            # finished runs and the tables -> docs/results/cpu_edsr_x2_converged
+# STUDY=options/study/cpu_edsr_x2_converged_confirm.yml does the same for the fresh seeds 3-5
+# (docs/results/cpu_edsr_x2_converged_confirm); SHARDS (2) sets the runs trained at once.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-OPT=options/study/cpu_edsr_x2_converged.yml
-NAME=study_cpu_edsr_x2_converged
-DOCS=docs/results/cpu_edsr_x2_converged
+OPT=${STUDY:-options/study/cpu_edsr_x2_converged.yml}
 SRPRUNE=${SRPRUNE:-srprune}
 PY=${PYTHON:-python}
 SHARDS=${SHARDS:-2}
 cd "$REPO"
+[ -f "$OPT" ] || { echo "STUDY: no option file $OPT (a path in $REPO)" >&2; exit 2; }
+[[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || { echo "SHARDS must be a whole number of at least 1, got '$SHARDS'" >&2; exit 2; }
+NAME=$("$PY" -c "import sys; from srprune_basicsr.study.runner import load_study; print(load_study(sys.argv[1])['name'])" "$OPT")
+DOCS=docs/results/${NAME#study_}
+
+train_shards() {  # every shard of the arms given (all arms if none), side by side, then wait for all
+  local pids=() i
+  for ((i = 0; i < SHARDS; i++)); do
+    OMP_NUM_THREADS=1 $SRPRUNE study -opt "$OPT" ${1:+--arms "$@"} --shard "$i/$SHARDS" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+}
+
 case "${1:-}" in
   data)
     STAGE=data bash tools/prepare_cpu_edsr_study.sh "${2:?give the folder holding T91/ Set5/ Set14/ BSD100/}" ;;
@@ -31,25 +47,23 @@ case "${1:-}" in
     done
     echo "restored $(ls "studies/$NAME/results" | wc -l) finished runs" ;;
   run)
-    # a barrier between the phases: shards numbered over other arm lists must not train the same pair at once
-    for phase in 'full*' ''; do
-      pids=()
-      for ((i = 0; i < SHARDS; i++)); do
-        OMP_NUM_THREADS=1 $SRPRUNE study -opt "$OPT" ${phase:+--arms "$phase"} --shard "$i/$SHARDS" &
-        pids+=($!)
-      done
-      for pid in "${pids[@]}"; do wait "$pid"; done
-    done ;;
+    shift
+    if [ $# -gt 0 ]; then
+      train_shards "$@"
+    else  # a barrier between the phases: shards numbered over other arm lists must not train one pair at once
+      train_shards 'full*'
+      train_shards
+    fi ;;
   save)
     mkdir -p "$DOCS/runs"
     shopt -s nullglob
     for run in "studies/$NAME/results"/*.json; do cp "$run" "$DOCS/runs/"; done
     $SRPRUNE study -opt "$OPT" --tables
     for f in study.csv study_images.csv study_curves.csv study.md; do
-      [ -f "studies/$NAME/$f" ] && cp "studies/$NAME/$f" "$DOCS/"
+      if [ -f "studies/$NAME/$f" ]; then cp "studies/$NAME/$f" "$DOCS/"; fi
     done
-    cp "studies/$NAME"/*.png "$DOCS/"
+    for f in "studies/$NAME"/*.png; do cp "$f" "$DOCS/"; done
     echo "saved $(ls "$DOCS/runs" | wc -l) runs and the tables to $DOCS" ;;
   *)
-    echo "usage: $0 data DATA_DIR | restore | run | save" >&2; exit 2 ;;
+    echo "usage: $0 data DATA_DIR | restore | run [ARM...] | save" >&2; exit 2 ;;
 esac
