@@ -12,7 +12,7 @@
 #                                                 # (or only the arms named, e.g. 'full~16000it' 'sobel@0.25~16000it')
 #   bash tools/converged_study.sh save            # finished runs and the tables -> docs/results/cpu_edsr_x2_converged
 # STUDY=options/study/cpu_edsr_x2_converged_confirm.yml does the same for the fresh seeds 3-5
-# (docs/results/cpu_edsr_x2_converged_confirm); SHARDS (2) sets the runs trained at once.
+# (saved to the docs/results folder named after it, with _confirm); SHARDS (2) sets the runs trained at once.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OPT=${STUDY:-options/study/cpu_edsr_x2_converged.yml}
