@@ -108,6 +108,32 @@ def test_a_second_run_of_the_same_name_is_refused_and_the_first_finishes(tiny_da
 
 
 @pytest.mark.slow
+def test_a_study_run_ends_with_the_process_that_started_it(tiny_data: Path, tmp_path: Path) -> None:
+    """A run forked for a study (srprune_basicsr.study.launcher) is the forkserver's child, not the study's:
+    killed alone, the study must not leave it training on, holding the lock its own rerun then meets."""
+    from srprune_basicsr.formats.atomic import lock_holder
+    from srprune_basicsr.study.launcher import _alive
+
+    pkgs = held_run_package(tmp_path / 'pkgs')
+    write_options(tmp_path / 'first.yml', train_options(tiny_data, 'orphan', imports=['hold_run']))
+    study = start_held_run([sys.executable, '-c', 'import sys; from srprune_basicsr.study.launcher import train; '
+                            'train(sys.argv[1], sys.argv[2])', 'first.yml', str(tmp_path)], tmp_path, pkgs)
+    holder = lock_holder(tmp_path / 'experiments' / 'orphan')
+    run_pid = int(holder.split()[1])
+    assert run_pid != study.pid and _alive(run_pid), holder  # trained in a process of its own
+    study.kill()
+    study.communicate(timeout=60)
+    deadline = time.monotonic() + 60
+    while _alive(run_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(run_pid), f'the run (pid {run_pid}) outlived the study that started it'
+    (pkgs / 'open').touch()
+    write_options(tmp_path / 'again.yml', train_options(tiny_data, 'orphan'))
+    again = run_cli(['train', '-opt', 'again.yml', '--auto_resume'], tmp_path)  # not refused: the lock went
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
+@pytest.mark.slow
 def test_basicsr_own_train_py_is_refused_too(tiny_data: Path, tmp_path: Path) -> None:
     """A clone's ``python basicsr/train.py`` (train.py as ``__main__``, the plugin auto-loaded) meets the lock."""
     clone = tmp_path / 'BasicSR'
