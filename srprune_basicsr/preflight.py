@@ -6,7 +6,7 @@ string (PyYAML reads ``2e-4`` as text), an unregistered arch, model or dataset t
 registered names closest to it), a missing data root, the plugin's own blocks (``prune:``,
 ``prune_tracking:``, ``distill:``) with the files they name, and paired folders BasicSR would
 fail on mid-run (a ``gt_size`` that is no multiple of the scale or larger than a GT image, LQ
-files that ``filename_tmpl`` does not name).
+files that ``filename_tmpl`` does not name, a Real-ESRGAN ``gt_size`` its degraded batches cannot give).
 """
 
 from __future__ import annotations
@@ -91,6 +91,41 @@ def check_pairs(opt: dict, source: str) -> None:
         scale = opt.get('scale', 1)
         if str(name).split('_')[0] == 'train' and isinstance(scale, int):  # BasicSR's phase: training crops
             check_gt_size(dataset, scale, where)
+
+
+DEGRADING_MODELS = ('RealESRGANModel', 'RealESRNetModel')  # crop each batch they degrade to the top-level gt_size
+DEGRADED_GT_SIZE = {'RealESRGANDataset': 400}  # the GT patch size a dataset yields: it crops or pads every image
+
+
+def check_degraded_crop(opt: dict, source: str) -> None:
+    """Real-ESRGAN's models crop every batch they degrade to the top-level ``gt_size`` (not the dataset's).
+
+    Missing, it is a KeyError; no multiple of the scale, mismatched patches; larger than the 400 px
+    patches ``RealESRGANDataset`` yields, a ValueError from ``paired_random_crop``: each at the first
+    iteration, after BasicSR made ``experiments/<name>``. With ``high_order_degradation: false`` the
+    models train on the dataset's own pairs and do not read it.
+    """
+    model = opt.get('model_type')
+    if model not in DEGRADING_MODELS or not opt.get('high_order_degradation', True):
+        return
+    gt_size, scale = opt.get('gt_size'), opt.get('scale', 1)
+    if gt_size is None:
+        raise ValueError(f'{source}: gt_size is missing: {model} crops every training batch it degrades to the '
+                         'top-level gt_size (beside scale, e.g. gt_size: 256), not to datasets:train:gt_size')
+    if not isinstance(gt_size, int) or isinstance(gt_size, bool) or gt_size <= 0:
+        raise ValueError(f'{source}: gt_size {gt_size!r} must be a positive whole number of pixels (the patch '
+                         f'{model} crops from each degraded batch)')
+    if isinstance(scale, int) and scale >= 1 and gt_size % scale:
+        lower = gt_size - gt_size % scale
+        raise ValueError(f'{source}: gt_size {gt_size} is not a multiple of scale {scale}: {model} crops LQ patches '
+                         f'of gt_size // scale = {gt_size // scale} px and GT patches of {gt_size} px; use gt_size: '
+                         f'{lower or lower + scale}' + (f' or {lower + scale}' if lower else ''))
+    for name, dataset in (opt.get('datasets') or {}).items():
+        size = DEGRADED_GT_SIZE.get((dataset or {}).get('type'))
+        if str(name).split('_')[0] == 'train' and size is not None and gt_size > size:
+            raise ValueError(f"{source}: gt_size {gt_size} is larger than the {size} px GT patches datasets:{name} "
+                             f"({dataset['type']}) yields: {model} cannot crop it from them and stops at the first "
+                             f'iteration; use gt_size <= {size}')
 
 
 def check_blocks(opt: dict, source: str) -> None:
@@ -189,6 +224,7 @@ def check_training_options(path: str | os.PathLike, forced: list[str] | None = N
     check_block_names(opt, source)
     check_datasets(opt, source)
     check_pairs(opt, source)
+    check_degraded_crop(opt, source)
     check_blocks(opt, source)
     check_pretrained(opt, source)
     return opt

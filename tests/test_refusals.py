@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, run_cli, train_options, write_options
+from conftest import REPO, realesrnet_options, run_cli, train_options, write_options
 from test_safety import digest, refused
 
 from srprune_basicsr.formats.keys import root_keys
@@ -126,6 +126,39 @@ def check_refuses(path: Path, opt: dict, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     return message
+
+
+@pytest.mark.parametrize('change,fragments', [
+    ({'gt_size': None}, ['gt_size is missing: RealESRNetModel crops every training batch it degrades to the '
+                         'top-level gt_size']),
+    ({'gt_size': '256'}, ["gt_size '256' must be a positive whole number of pixels"]),
+    ({'gt_size': 30}, ['gt_size 30 is not a multiple of scale 4', 'use gt_size: 28 or 32']),
+    ({'gt_size': 512}, ['gt_size 512 is larger than the 400 px GT patches datasets:train (RealESRGANDataset) '
+                        'yields', 'use gt_size <= 400']),
+    ({'gt_size': 512, 'model_type': 'RealESRGANModel'}, ['RealESRGANModel cannot crop it'])])
+def test_a_real_esrgan_crop_its_degraded_batches_cannot_give_is_refused(tiny_data: Path, tmp_path: Path,
+                                                                         change: dict, fragments: list) -> None:
+    # Real-ESRGAN's models crop each degraded batch to the top-level gt_size: a KeyError, mismatched
+    # patches or paired_random_crop's ValueError at the first iteration, after experiments/<name> existed
+    opt = dict(realesrnet_options('re_crop', tiny_data / 'train_sub' / 'HR_sub.lmdb'), imports=['realesrgan'])
+    opt.update(change)
+    if opt['gt_size'] is None:
+        del opt['gt_size']
+    check_refuses(tmp_path / 're.yml', opt, *fragments)
+    assert not (tmp_path / 'experiments').exists()
+    opt.update(gt_size=512, high_order_degradation=False)  # trains on the dataset's own pairs: not read
+    check_training_options(write_options(tmp_path / 'paired.yml', opt))
+
+
+@pytest.mark.slow
+def test_a_real_esrgan_crop_is_refused_in_one_line_before_any_folder(tiny_data: Path, tmp_path: Path) -> None:
+    opt = dict(realesrnet_options('re_crop', tiny_data / 'train_sub' / 'HR_sub.lmdb'), imports=['realesrgan'],
+               gt_size=512)
+    write_options(tmp_path / 're.yml', opt)
+    proc = run_cli(['train', '-opt', 're.yml'], tmp_path)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith('srprune train: error: re.yml: gt_size 512 is larger than')
+    assert not (tmp_path / 'experiments').exists()
 
 
 def test_a_gt_size_that_is_no_multiple_of_the_scale_or_larger_than_an_image_is_refused(tiny_data: Path,
