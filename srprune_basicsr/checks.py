@@ -95,3 +95,17 @@ def params_of(state: object, param_key: str | None, checkpoint: Path, net_key: s
     suffix = net_key.removeprefix('network_')
     raise ValueError(f'path:pretrain_{net_key} {checkpoint} has no {param_key!r} (path:param_key_{suffix}); '
                      f'it holds {sorted(wrappers)}')
+
+
+def check_unit_range(opt: dict, where: str, records: str, instead: str) -> None:
+    """Per-sample PSNRs are taken on outputs in [0, 1]: refuse a training set normalised with ``mean``/``std``.
+
+    GFPGAN's FFHQ sets are normalised to [-1, 1]; the PSNR clamps outputs to [0, 1], so the values
+    recorded for each sample would not be its PSNR. ``records`` says what records them (``prune_tracking``,
+    ``criterion uncertainty``), ``instead`` what to do.
+    """
+    for name, dataset in (opt.get('datasets') or {}).items():
+        if str(name).split('_')[0] == 'train' and isinstance(dataset, dict) and \
+                (dataset.get('mean') is not None or dataset.get('std') is not None):
+            raise ValueError(f'{where}: {records} the PSNR of each trained sample on [0, 1] images, but '
+                             f'datasets:{name} normalises them (mean/std), so the outputs are not in [0, 1]; {instead}')

@@ -131,11 +131,12 @@ def check_degraded_crop(opt: dict, source: str) -> None:
 def check_blocks(opt: dict, source: str) -> None:
     """The plugin's own blocks, as the components that read them will check them."""
     from srprune_basicsr.distill.options import distill_options
-    from srprune_basicsr.scoring.tracking import tracking_options
+    from srprune_basicsr.scoring.tracking import check_tracked_range, tracking_options
 
     try:
         if opt.get('prune_tracking'):
             tracking_options(opt['prune_tracking'], int(opt.get('scale', 1)))
+            check_tracked_range(opt)
         if opt.get('model_type') == 'SRDistillModel':
             distill_options(opt.get('distill'), opt)
     except ValueError as err:

@@ -205,8 +205,8 @@ def test_uncertainty_is_refused_on_normalised_data_and_without_a_scale() -> None
 
     faces = {'scale': 1, 'datasets': {'train': {'mean': [0.5] * 3, 'std': [0.5] * 3}}}
     with pytest.raises(ValueError, match=r'x.yml: prune_online: criterion uncertainty .* datasets:train normalises '
-                                         r'them \(mean/std\), so the AnyModel outputs are not in \[0, 1\]; use '
-                                         r'criterion: loss'):
+                                         r'them \(mean/std\), so the outputs are not in \[0, 1\]; use '
+                                         r'criterion: loss \(AnyModel\)'):
         check_model(AnyModel(), 'uncertainty', 'x.yml: prune_online', faces)
     with pytest.raises(ValueError, match=r'x.yml: prune_online: .* the options set no scale \(AnyModel\)'):
         check_model(AnyModel(), 'uncertainty', 'x.yml: prune_online', {'datasets': {'train': {}}})

@@ -105,6 +105,20 @@ def test_bad_tracking_options_fail_clearly(block: dict, message: str) -> None:
         check_tracking_options(block, scale=2)
 
 
+def test_tracking_on_normalised_data_is_refused_before_training(tiny_data: Path, tmp_path: Path) -> None:
+    """PSNRs are taken on [0, 1] outputs: a mean/std-normalised set (GFPGAN's FFHQ) would record other values."""
+    from srprune_basicsr.preflight import check_training_options
+
+    opt = train_options(tiny_data, 'du_faces', prune_tracking={'window': 2})
+    opt['datasets']['train'].update(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match=r'faces.yml: prune_tracking: records the PSNR of each trained sample on '
+                                         r'\[0, 1\] images, but datasets:train normalises them \(mean/std\)'):
+        check_training_options(write_options(tmp_path / 'faces.yml', opt))
+    opt['datasets']['val'].update(mean=[0.5] * 3, std=[0.5] * 3)  # validation is not tracked
+    del opt['datasets']['train']['mean'], opt['datasets']['train']['std']
+    check_training_options(write_options(tmp_path / 'val.yml', opt))
+
+
 # ---------------------------------------------------------------------- through `srprune train`
 def tracking_options(data: Path, name: str, total_iter: int = 16, **tracking: object) -> dict:
     """Deterministic training (whole 48 px sub-images, no flips) with a tracking block."""

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from srprune_basicsr.checks import check_unit_range
 from srprune_basicsr.metrics import psnr_per_sample
 from srprune_basicsr.online.options import BLOCK
 from srprune_basicsr.online.pruner import OnlinePruner
@@ -132,12 +133,7 @@ def check_psnr_inputs(opt: dict, kind: str, where: str) -> None:
     PSNR clamps to [0, 1], so the recorded values would not be the samples' PSNRs; options without
     ``scale`` (face restoration) name no border. Both are refused before training.
     """
-    for name, dataset in (opt.get('datasets') or {}).items():
-        if str(name).split('_')[0] == 'train' and isinstance(dataset, dict) and \
-                (dataset.get('mean') is not None or dataset.get('std') is not None):
-            raise ValueError(f'{where}: criterion uncertainty records the PSNR of each trained sample on [0, 1] '
-                             f'images, but datasets:{name} normalises them (mean/std), so the {kind} outputs are '
-                             'not in [0, 1]; use criterion: loss')
+    check_unit_range(opt, where, 'criterion uncertainty records', f'use criterion: loss ({kind})')
     if opt and opt.get('scale') is None:
         raise ValueError(f'{where}: criterion uncertainty shaves scale pixels off each output before its PSNR, but '
                          f'the options set no scale ({kind}); set scale:, or use criterion: loss')

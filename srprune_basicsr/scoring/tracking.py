@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from srprune_basicsr.checks import check_unit_range
 from srprune_basicsr.formats.history import History, HistoryError, keys_digest
 from srprune_basicsr.metrics import psnr_per_sample
 from srprune_basicsr.options import option_block
@@ -91,6 +92,13 @@ def tracking_options(block: Any, scale: int) -> TrackingOptions:
     return option_block(TrackingOptions, block, 'prune_tracking').check(scale)
 
 
+def check_tracked_range(opt: dict) -> None:
+    """Tracking records PSNRs on [0, 1] images: a training set normalised with mean/std is refused."""
+    check_unit_range(opt, 'prune_tracking', 'records',
+                     'dynamic uncertainty cannot be tracked on it: score the set with a method that reads the '
+                     'images (srprune score, method: loss_value or sobel), or train it without mean/std')
+
+
 def check_train_crop_coverage(kept: int, per_epoch: int, every: int, window: int, opt: dict) -> None:
     """Refuse, before training, a ``train_crop`` run whose samples could not all be scored at its end.
 
@@ -127,6 +135,7 @@ class PruneTracker:
 
         self.model, self.opt = model, opt
         self.options = tracking_options(opt['prune_tracking'], opt['scale'])
+        check_tracked_range(opt)
         self.rank, self.world, self.distributed = _dist()
         if loader is None:
             raise ValueError('prune_tracking: no training loader recorded; it works inside BasicSR\'s train_pipeline '
