@@ -507,3 +507,59 @@ def test_temporaries_shared_records_and_other_kinds_are_not_taken_for_ours(tmp_p
     refused(run_cli(['select', '--scores', 's.csv', '--keep-ratio', '0.5', '--out', 'res.txt', '--overwrite'],
                     tmp_path), 'res.json does not name srprune_basicsr and res.txt')
     assert (tmp_path / 'res.txt').read_text() == 'my results\n'
+
+
+def test_a_replacement_swaps_in_one_step_and_a_stop_between_two_renames_is_undone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srprune_basicsr.formats import atomic
+
+    def write(value: str, overwrite: bool = True) -> None:
+        with atomic.atomic_output_dir(final, overwrite=overwrite) as folder:
+            (folder / 'v').write_text(value)
+
+    def leftovers() -> list[str]:
+        return sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(('.old', '-partial', '.partial')))
+
+    final, old = tmp_path / 'out', tmp_path / 'out.old'
+    write('1', overwrite=False)
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    a.mkdir(), b.mkdir(), (a / 'x').touch()
+    swapped = atomic.exchange(a, b)
+    assert swapped == (b / 'x').is_file() and swapped != (a / 'x').is_file()  # swapped, or told it cannot
+    write('2')  # in one step where the system swaps, else two renames
+    assert (final / 'v').read_text() == '2' and leftovers() == []
+    # a run without the swap, stopped between its two renames: no output under the final name
+    monkeypatch.setattr(atomic, 'exchange', lambda *paths: False)
+    final.rename(old)
+    with pytest.warns(UserWarning, match=r'out: put back from out.old, where a run stopped while replacing it'):
+        with pytest.raises(atomic.OutputExistsError):  # the previous output is back, and kept without --overwrite
+            write('3', overwrite=False)
+    assert (final / 'v').read_text() == '2' and leftovers() == []
+    write('4')
+    assert (final / 'v').read_text() == '4' and leftovers() == []
+    (old / 'v').parent.mkdir()  # a set-aside folder srprune did not make is never moved or removed
+    (old / 'v').write_text('theirs')
+    shutil.rmtree(final)
+    with pytest.raises(atomic.UnsafeOutputError, match='out.old exists and was not made by srprune'):
+        write('5')
+    assert (old / 'v').read_text() == 'theirs' and not final.exists()
+
+
+def test_a_file_and_a_record_from_two_writes_are_told_apart(tmp_path: Path) -> None:
+    """A file and its record are renamed into place one after the other: a stop between pairs a new file with
+    the old record. The record's digest tells; the scorer then never reuses the file as the old run's."""
+    import json
+
+    from srprune_basicsr.formats.atomic import describes
+    from srprune_basicsr.scoring.runner import _describe_stored, _stored_fingerprint
+
+    path = write_scores(tmp_path / 'scores.csv', ['a', 'b'], [1.0, 2.0], method='t', fingerprint='f' * 64)
+    record = json.loads((tmp_path / 'scores.json').read_text())
+    assert describes(record, path) and _stored_fingerprint(path) == 'f' * 64
+    newer = tmp_path / 'newer.csv'  # another run's file renamed in, its record not
+    write_scores(newer, ['a', 'b'], [3.0, 4.0], method='t', fingerprint='e' * 64)
+    os.replace(newer, path)
+    assert not describes(record, path) and _stored_fingerprint(path) is None
+    assert 'describes another file' in _describe_stored(path)
+    del record['output_sha256']  # a record from before the digest was kept: taken as it is
+    assert describes(record, path)

@@ -21,6 +21,7 @@ Every file or folder the package writes for a user goes through here:
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import errno
 import fcntl
@@ -190,6 +191,43 @@ def write_marker(folder: Path, kind: str) -> None:
     atomic_write_text(folder / MARKER, json.dumps(record) + '\n')  # a process starting beside never reads it half
 
 
+RENAME_EXCHANGE = 2  # linux/fs.h
+AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2`` with ``RENAME_EXCHANGE``).
+
+    Returns False where the system or filesystem cannot (another OS, an old kernel or libc, a
+    filesystem without it); the caller then falls back to two renames.
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def restore_set_aside(final: Path, old: Path) -> None:
+    """Put back a previous output that a replacement stopped between its two renames left set aside.
+
+    Where ``exchange`` is not available an output is replaced by renaming it to ``<name>.old`` and
+    the new one onto its name: a process stopped between the two leaves no ``final`` and a complete
+    ``old``. The next writer (under the output's lock) renames it back, with a warning, and goes on
+    as if the stopped run had never started.
+    """
+    if old.is_dir() and not old.is_symlink() and not (final.exists() or final.is_symlink()):
+        old.rename(final)
+        warnings.warn(f'{final}: put back from {old.name}, where a run stopped while replacing it had set it aside',
+                      stacklevel=3)
+
+
 @contextmanager
 def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False, inputs: Iterable = (),
                       kind: str = 'output') -> Iterator[Path]:
@@ -204,9 +242,10 @@ def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False, inputs:
     check_apart(final, inputs)
     tmp, old = partial_path(final), final.with_name(final.name + '.old')
     with output_lock(final):
-        check_replaceable(final, overwrite, kind=kind)
         for scratch in (tmp, old):
             check_scratch(scratch, inputs, kind)
+        restore_set_aside(final, old)
+        check_replaceable(final, overwrite, kind=kind)
         if tmp.exists():
             shutil.rmtree(tmp)
         existed = final.exists()
@@ -220,13 +259,15 @@ def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False, inputs:
             raise_write_failure(err, final, 'the partial output was removed' +
                                 ('; the previous output is as it was' if existed else ''))
             raise
-        if final.exists():
+        if not final.exists():
+            tmp.rename(final)
+        elif exchange(tmp, final):  # one step: the final name always holds a complete output
+            shutil.rmtree(tmp)  # now the previous output
+        else:  # two renames; a stop between them is undone by the next run (restore_set_aside)
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)
             tmp.rename(final)
             shutil.rmtree(old)
-        else:
-            tmp.rename(final)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> Path:
@@ -308,11 +349,23 @@ def write_with_provenance(path: str | os.PathLike, text: str, provenance: str | 
                     raise UnsafeOutputError(f'{target} exists and was not made by srprune ({provenance} does not name '
                                             f'{TOOL} and {path.name}); --overwrite only replaces outputs srprune made: '
                                             'move it away yourself or choose another output path')
-        record = {**record, 'tool': record.get('tool', TOOL), 'output': path.name}
+        record = {**record, 'tool': record.get('tool', TOOL), 'output': path.name,
+                  'output_sha256': hashlib.sha256(text.encode()).hexdigest()}  # pairs the record with this text
         path.parent.mkdir(parents=True, exist_ok=True)
         provenance.parent.mkdir(parents=True, exist_ok=True)
         replace_together({path: text, provenance: json.dumps(record, indent=2, default=str) + '\n'})
     return path
+
+
+def describes(record: dict, path: str | os.PathLike) -> bool:
+    """Whether a provenance record describes the file at ``path`` as it is now.
+
+    The file and its record are renamed into place one after the other: a write stopped between
+    the two renames leaves the new file beside the old record, whose ``output_sha256`` then differs.
+    Records written before the digest was kept have none and are taken as they are.
+    """
+    digest = record.get('output_sha256')
+    return digest is None or (Path(path).is_file() and sha256_of(path) == digest)
 
 
 def current_umask() -> int:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from srprune_basicsr.formats.atomic import check_apart, check_replaceable
+from srprune_basicsr.formats.atomic import check_apart, check_replaceable, describes
 from srprune_basicsr.formats.keys import dataset_keys
 from srprune_basicsr.formats.lmdb import check_intact
 from srprune_basicsr.formats.scores import write_scores
@@ -118,11 +118,13 @@ class Progress:
 
 
 def _stored_fingerprint(scores_path: Path) -> str | None:
+    """The fingerprint of the run that wrote ``scores_path``, if its scores.json describes that very file."""
     meta = scores_path.with_suffix('.json')
     try:
-        return json.loads(meta.read_text()).get('fingerprint')
+        record = json.loads(meta.read_text())
     except (OSError, ValueError):
         return None
+    return record.get('fingerprint') if describes(record, scores_path) else None
 
 
 def _describe_stored(scores_path: Path) -> str:
@@ -131,6 +133,8 @@ def _describe_stored(scores_path: Path) -> str:
         meta = json.loads(scores_path.with_suffix('.json').read_text())
     except (OSError, ValueError):
         return 'an unknown run (no readable scores.json)'
+    if not describes(meta, scores_path):
+        return 'an unknown run (its scores.json describes another file: a write stopped between the two renames)'
     dataset = (meta.get('dataset') or {}).get('dataroot_gt') or (meta.get('dataset') or {}).get('dataroot_lq')
     return (f"{meta.get('method', '?')} {meta.get('parameters', {})} on {meta.get('sample_count', '?')} samples"
             + (f' of {dataset}' if dataset else ''))
