@@ -748,8 +748,12 @@ def plot_training(root: Path, results: list[dict], path: Path) -> None:
             ax.plot([int(i.replace(',', '')) for i, _ in points], [float(v) for _, v in points], label=r['arm'])
     ax.set_xlabel('iteration')
     ax.set_ylabel('training loss (l_pix)')
-    ax.set_yscale('log')
-    ax.legend(fontsize=7)
+    if ax.lines:
+        ax.set_yscale('log')
+        ax.legend(fontsize=7)
+    else:  # runs shorter than BasicSR's print_freq log no loss
+        ax.text(0.5, 0.5, 'no training loss logged (runs shorter than logger:print_freq)', ha='center',
+                va='center', transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
