@@ -11,6 +11,7 @@ from srprune_basicsr.study.arms import check_arms, expand_arms
 from srprune_basicsr.study.runner import load_study
 from srprune_basicsr.study.statistics import holm, paired_p_value
 from srprune_basicsr.study.tables import (
+    best_checkpoint_md,
     converged_budget,
     convergence_md,
     fewest_steps_md,
@@ -121,6 +122,22 @@ def test_fewest_steps_needs_the_lower_bound_within_the_margin_on_every_benchmark
     assert '| full | 800 | 100% | 0 |' in md  # full data at 400 is 0.1 dB below: not within 0.05
     assert '| rule | 400 | 50% | 400 |' in md  # within 0.05 dB of full@800 at half the steps
     assert '| online | not reached |' in md
+
+
+def test_best_checkpoint_is_each_runs_peak_against_full_datas_last() -> None:
+    results = fake_runs({'full~800it': seeds_of(30.0), 'random@0.25~800it': seeds_of(29.5)}, {},
+                        benchmarks=('BSD100',))
+    for r in results:  # full data still rises at its end; the subset peaks midway, then overfits
+        last = r['benchmarks']['BSD100']['psnr']
+        rise = [-0.2, -0.1, 0.0] if r['method'] == 'full' else [0.3, 0.4, 0.0]
+        r['curve'] = [{'steps': step, 'BSD100': last + d} for step, d in zip((400, 600, 800), rise, strict=True)]
+    md = '\n'.join(best_checkpoint_md(results, ['BSD100']))
+    assert 'Best checkpoint along training at 800 iterations' in md and 'upper bound' in md
+    row = next(line for line in md.splitlines() if line.startswith('| random@0.25~800it'))
+    assert '| 29.900 ± 0.009 (n=3) (600) |' in row  # its best: 29.5 + 0.4 (and the seed noise) at step 600
+    assert row.endswith('| -0.100 [-0.100, -0.100], 0/3 |')  # against full's last checkpoint, paired by seed
+    assert next(line for line in md.splitlines() if line.startswith('| full~800it')).endswith('(800) |  |')
+    assert best_checkpoint_md(fake_runs({'full~800it': seeds_of(30.0)}, {}), ['BSD100']) == []  # no curves
 
 
 def test_multiplicity_adjusts_the_family_at_the_reference_budget() -> None:
