@@ -103,10 +103,18 @@ def check_degraded_crop(opt: dict, source: str) -> None:
     Missing, it is a KeyError; no multiple of the scale, mismatched patches; larger than the 400 px
     patches ``RealESRGANDataset`` yields, a ValueError from ``paired_random_crop``: each at the first
     iteration, after BasicSR made ``experiments/<name>``. With ``high_order_degradation: false`` the
-    models train on the dataset's own pairs and do not read it.
+    models train on the dataset's own pairs and do not read it, but then a GT-only dataset fails (no LQ).
     """
     model = opt.get('model_type')
-    if model not in DEGRADING_MODELS or not opt.get('high_order_degradation', True):
+    if model not in DEGRADING_MODELS:
+        return
+    if not opt.get('high_order_degradation', True):
+        for name, dataset in (opt.get('datasets') or {}).items():
+            if str(name).split('_')[0] == 'train' and (dataset or {}).get('type') in DEGRADED_GT_SIZE:
+                raise ValueError(f"{source}: datasets:{name} ({dataset['type']}) yields GT images only, but with "
+                                 f'high_order_degradation: false {model} trains on the LQ images of its data, and '
+                                 'stops at the first iteration; use a paired dataset (RealESRGANPairedDataset) or '
+                                 'leave high_order_degradation on')
         return
     gt_size, scale = opt.get('gt_size'), opt.get('scale', 1)
     if gt_size is None:

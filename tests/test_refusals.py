@@ -145,9 +145,12 @@ def test_a_real_esrgan_crop_its_degraded_batches_cannot_give_is_refused(tiny_dat
     if opt['gt_size'] is None:
         del opt['gt_size']
     check_refuses(tmp_path / 're.yml', opt, *fragments)
-    assert not (tmp_path / 'experiments').exists()
-    opt.update(gt_size=512, high_order_degradation=False)  # trains on the dataset's own pairs: not read
-    check_training_options(write_options(tmp_path / 'paired.yml', opt))
+    opt.update(gt_size=512, high_order_degradation=False)  # trains on the dataset's own pairs: not read, but ...
+    check_refuses(tmp_path / 'gt_only.yml', opt, 'datasets:train (RealESRGANDataset) yields GT images only, but '
+                  'with high_order_degradation: false', 'use a paired dataset (RealESRGANPairedDataset)')
+    opt['datasets']['train'].update(type='RealESRGANPairedDataset', gt_size=32, io_backend={'type': 'lmdb'},
+                                    dataroot_lq=str(tiny_data / 'train_sub' / 'LR_bicubic_X4_sub.lmdb'))
+    check_training_options(write_options(tmp_path / 'paired.yml', opt))  # ... a paired set trains
 
 
 @pytest.mark.slow

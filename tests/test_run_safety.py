@@ -112,7 +112,12 @@ def test_a_study_run_ends_with_the_process_that_started_it(tiny_data: Path, tmp_
     """A run forked for a study (srprune_basicsr.study.launcher) is the forkserver's child, not the study's:
     killed alone, the study must not leave it training on, holding the lock its own rerun then meets."""
     from srprune_basicsr.formats.atomic import lock_holder
-    from srprune_basicsr.study.launcher import _alive
+
+    def alive(pid: int) -> bool:  # a zombie (ended, not reaped) has ended
+        try:
+            return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+        except (FileNotFoundError, ProcessLookupError):
+            return False
 
     pkgs = held_run_package(tmp_path / 'pkgs')
     write_options(tmp_path / 'first.yml', train_options(tiny_data, 'orphan', imports=['hold_run']))
@@ -120,13 +125,13 @@ def test_a_study_run_ends_with_the_process_that_started_it(tiny_data: Path, tmp_
                             'train(sys.argv[1], sys.argv[2])', 'first.yml', str(tmp_path)], tmp_path, pkgs)
     holder = lock_holder(tmp_path / 'experiments' / 'orphan')
     run_pid = int(holder.split()[1])
-    assert run_pid != study.pid and _alive(run_pid), holder  # trained in a process of its own
+    assert run_pid != study.pid and alive(run_pid), holder  # trained in a process of its own
     study.kill()
     study.communicate(timeout=60)
     deadline = time.monotonic() + 60
-    while _alive(run_pid) and time.monotonic() < deadline:
+    while alive(run_pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(run_pid), f'the run (pid {run_pid}) outlived the study that started it'
+    assert not alive(run_pid), f'the run (pid {run_pid}) outlived the study that started it'
     (pkgs / 'open').touch()
     write_options(tmp_path / 'again.yml', train_options(tiny_data, 'orphan'))
     again = run_cli(['train', '-opt', 'again.yml', '--auto_resume'], tmp_path)  # not refused: the lock went

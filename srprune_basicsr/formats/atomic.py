@@ -198,20 +198,16 @@ AT_FDCWD = -100
 def exchange(a: Path, b: Path) -> bool:
     """Swap two existing paths in one atomic step (Linux ``renameat2`` with ``RENAME_EXCHANGE``).
 
-    Returns False where the system or filesystem cannot (another OS, an old kernel or libc, a
-    filesystem without it); the caller then falls back to two renames.
+    Returns False where it did not swap, for whatever reason (another OS, an old kernel or libc, a
+    filesystem or sandbox without it): the caller then falls back to two renames, and those raise
+    the real error if there is one.
     """
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(a), None, str(b))
+    return renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
 
 
 def restore_set_aside(final: Path, old: Path) -> None:
@@ -225,7 +221,7 @@ def restore_set_aside(final: Path, old: Path) -> None:
     if old.is_dir() and not old.is_symlink() and not (final.exists() or final.is_symlink()):
         old.rename(final)
         warnings.warn(f'{final}: put back from {old.name}, where a run stopped while replacing it had set it aside',
-                      stacklevel=3)
+                      stacklevel=2)
 
 
 @contextmanager
@@ -263,6 +259,7 @@ def atomic_output_dir(final: str | os.PathLike, overwrite: bool = False, inputs:
             tmp.rename(final)
         elif exchange(tmp, final):  # one step: the final name always holds a complete output
             shutil.rmtree(tmp)  # now the previous output
+            shutil.rmtree(old, ignore_errors=True)  # one left by a fallback stopped before its last removal
         else:  # two renames; a stop between them is undone by the next run (restore_set_aside)
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srprune_basicsr.formats.atomic import write_with_provenance
+from srprune_basicsr.formats.atomic import describes, write_with_provenance
 from srprune_basicsr.formats.keys import normalisation_note
 from srprune_basicsr.version import __version__
 
@@ -118,6 +118,7 @@ def read_scores(path: str | os.PathLike) -> Scores:
     _check(keys, array, str(path))
     meta = read_meta(path)
     _check_count(path, len(keys), meta)
+    _check_described(path, meta)
     return Scores(keys, array, meta, path)
 
 
@@ -169,6 +170,19 @@ def _check_count(path: Path, rows: int, meta: dict) -> None:
     if isinstance(expected, int) and expected != rows:
         raise ScoreFileError(f'{path}: {rows} row(s), but {meta_path(path)} records {expected} (count): the file is '
                              'cut or was edited; score again, or remove the json if the edit was on purpose')
+
+
+def _check_described(path: Path, meta: dict) -> None:
+    """A score file that is not the one its scores.json describes (by SHA-256) is refused.
+
+    The file and its record are renamed into place one after the other, so a write stopped between
+    the two leaves a new file beside the old record; an edited file is caught the same way. Records
+    written before the digest was kept have none and are not checked.
+    """
+    if meta and not describes(meta, path):
+        raise ScoreFileError(f'{path}: not the file {meta_path(path)} describes (its SHA-256 differs): it was edited, '
+                             'or a write stopped between renaming it and its record; score again, or remove the '
+                             'json if the edit was on purpose')
 
 
 def match_dataset(scores: Scores, dataset_keys: Sequence[str]) -> np.ndarray:

@@ -11,12 +11,13 @@ run is a fresh ``python -m srprune_basicsr`` subprocess.
 A forked run is a child of the forkserver, not of the study, so stopping the study alone (a kill
 of its process rather than of its process group) would leave the run training on, holding its
 folder's lock, and the rerun that should resume it would be refused: a forked run ends itself
-when the process that started it is gone (it resumes from its last checkpoint).
+when the process that started it has ended (the rerun resumes it from its last checkpoint).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import runpy
 import signal
@@ -24,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import yaml
@@ -45,39 +45,27 @@ class RunFailed(ValueError):
     """A training run ended with an error; the message holds the end of its stderr."""
 
 
-OWNER_POLL_SECONDS = 1.0  # how soon a forked run notices that the process that started it is gone
+def _end_with_parent() -> None:
+    """In the forked run: a daemon thread that ends this process (SIGTERM) once the study that started it has ended.
 
+    multiprocessing gives a forked child a sentinel of its parent, the read end of a pipe whose write
+    end only the parent holds: the pipe reports end-of-file when the parent's descriptors close, that
+    is when it ends, however it ends (no polling, no pid that could be reused).
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs: a zombie (ended, not yet reaped by its parent) counts as ended."""
-    if not os.path.isdir('/proc/self'):  # no procfs: ask the system whether the pid exists (zombies count)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        stat = Path(f'/proc/{pid}/stat').read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(')', 1)[1].split()[0] != 'Z'  # the field after the command name is the state
-
-
-def _end_when_gone(owner: int) -> None:
-    """In the forked run: a daemon thread that ends this process (SIGTERM) once ``owner`` has ended."""
     def watch() -> None:
-        while _alive(owner):
-            time.sleep(OWNER_POLL_SECONDS)
+        multiprocessing.connection.wait([parent.sentinel])
         os.kill(os.getpid(), signal.SIGTERM)
 
-    threading.Thread(target=watch, name='srprune-owner-watch', daemon=True).start()
+    threading.Thread(target=watch, name='srprune-parent-watch', daemon=True).start()
 
 
-def _train_in_child(args: list[str], cwd: str, stdout: str, stderr: str, owner: int) -> None:
+def _train_in_child(args: list[str], cwd: str, stdout: str, stderr: str) -> None:
     """In the forked run: the ``srprune`` command in ``cwd``, its output into the two files, its code as exit code."""
-    _end_when_gone(owner)
+    _end_with_parent()
     for fd, path in ((1, stdout), (2, stderr)):
         os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
     os.chdir(cwd)
@@ -94,8 +82,7 @@ def _run_forked(args: list[str], cwd: str | os.PathLike) -> tuple[int, str]:
     context.set_forkserver_preload(PRELOAD)
     with tempfile.TemporaryDirectory(prefix='srprune-run-') as folder:
         out, err = os.path.join(folder, 'stdout'), os.path.join(folder, 'stderr')
-        process = context.Process(target=_train_in_child,
-                                  args=(args, str(Path(cwd).resolve()), out, err, os.getpid()))
+        process = context.Process(target=_train_in_child, args=(args, str(Path(cwd).resolve()), out, err))
         process.start()
         process.join()
         return process.exitcode, Path(err).read_text(errors='replace') if os.path.exists(err) else ''
