@@ -260,6 +260,9 @@ def test_converged_study_script_saves_restores_and_runs_named_arms(tiny_data: Pa
     missing = script('run', STUDY='options/study/none.yml')
     assert missing.returncode == 2 and 'STUDY: no option file options/study/none.yml' in missing.stderr
     assert script('run', SHARDS='two').returncode == 2 and not (repo / 'studies').exists()
+    (repo / 'options' / 'study' / 'nameless.yml').write_text('scale: 2\n')
+    nameless = script('run', STUDY='options/study/nameless.yml')
+    assert nameless.returncode == 2 and 'STUDY: options/study/nameless.yml has no name:' in nameless.stderr
     named = script('run', 'full~2it')  # only the arm named
     assert named.returncode == 0, named.stderr[-3000:]
     results = repo / 'studies' / 'study_tiny_conv' / 'results'

@@ -22,16 +22,19 @@ SHARDS=${SHARDS:-2}
 cd "$REPO"
 [ -f "$OPT" ] || { echo "STUDY: no option file $OPT (a path in $REPO)" >&2; exit 2; }
 [[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || { echo "SHARDS must be a whole number of at least 1, got '$SHARDS'" >&2; exit 2; }
-NAME=$("$PY" -c "import sys; from srprune_basicsr.study.runner import load_study; print(load_study(sys.argv[1])['name'])" "$OPT")
+NAME=$("$PY" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['name'])" "$OPT" 2>/dev/null) ||
+  { echo "STUDY: $OPT has no name: (not a study option file?)" >&2; exit 2; }
 DOCS=docs/results/${NAME#study_}
 
-train_shards() {  # every shard of the arms given (all arms if none), side by side, then wait for all
-  local pids=() i
+train_shards() {  # every shard of the arms given (all arms if none), side by side; fails after all have ended
+  local pids=() i failed=0 arms=()
+  [ $# -gt 0 ] && arms=(--arms "$@")
   for ((i = 0; i < SHARDS; i++)); do
-    OMP_NUM_THREADS=1 $SRPRUNE study -opt "$OPT" ${1:+--arms "$@"} --shard "$i/$SHARDS" &
+    OMP_NUM_THREADS=1 $SRPRUNE study -opt "$OPT" "${arms[@]}" --shard "$i/$SHARDS" &
     pids+=($!)
   done
-  for i in "${pids[@]}"; do wait "$i"; done
+  for i in "${pids[@]}"; do wait "$i" || failed=1; done
+  return $failed
 }
 
 case "${1:-}" in
