@@ -7,6 +7,7 @@ read-only; the output is built under a temporary name, verified and renamed into
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -127,9 +128,11 @@ def rebuild_lmdbs(sources: Sequence[str | os.PathLike], keep_path: str | os.Path
             _copy_values(src, entries, len(entries) / total, tmp / src.name, progress)
             ensure_verified(tmp / src.name)
         kept_keys = [e.key for e in per_source[0]]
-        (tmp / 'keep.txt').write_text(keep_text(kept_keys))
+        text = keep_text(kept_keys)
+        (tmp / 'keep.txt').write_text(text)
         record = keep_record(len(kept_keys), total, sources=[str(s.resolve()) for s in sources],
-                             keep_file=str(keep_path.resolve()), keep_sha256=sha256_of(keep_path), **(provenance or {}))
+                             keep_file=str(keep_path.resolve()), keep_sha256=sha256_of(keep_path), **(provenance or {}),
+                             output='keep.txt', output_sha256=hashlib.sha256(text.encode()).hexdigest())
         (tmp / 'keep.json').write_text(json.dumps(record, indent=2) + '\n')
     return RebuildResult(out, [out / n for n in names], len(kept_keys), total - len(kept_keys))
 

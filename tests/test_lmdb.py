@@ -13,6 +13,7 @@ from conftest import latest_log, psnr_values, run_cli, train_options, write_opti
 
 from srprune_basicsr import rebuild
 from srprune_basicsr.formats.atomic import write_marker
+from srprune_basicsr.formats.keep import read_keep_list
 from srprune_basicsr.formats.lmdb import (
     LmdbError,
     LmdbWriter,
@@ -65,6 +66,8 @@ def test_rebuild_copies_stored_bytes_of_kept_keys_in_source_order(sources: list[
     assert record['kept'] == 8 and record['dropped'] == 8 and record['total'] == 16
     assert record['keep_sha256'] == hashlib.sha256((tmp_path / 'keep.txt').read_bytes()).hexdigest()
     assert (tmp_path / 'kept' / 'keep.txt').read_text().split() == all_keys[1::2]
+    assert read_keep_list(tmp_path / 'kept' / 'keep.txt') == all_keys[1::2]  # its record describes it
+    assert record['output'] == 'keep.txt' and len(record['output_sha256']) == 64
 
 
 @pytest.mark.slow

@@ -108,6 +108,32 @@ def test_select_cli_writes_keep_txt_and_json(tmp_path: Path) -> None:
     assert bad.returncode == 2 and 'exceed 1' in bad.stderr and not (tmp_path / 'x.txt').exists()
 
 
+def test_a_keep_list_is_read_only_as_its_record_describes_it(tmp_path: Path) -> None:
+    """select's keep.txt carries a record (digest, kept count): an edited list is refused naming both files, a
+    list written by hand (no record of ours beside it) is read as it is, and so is one whose record we did not write."""
+    from srprune_basicsr.formats.keep import read_keep_list
+    from srprune_basicsr.formats.meta_info import LmdbError
+
+    write_scores(tmp_path / 'scores.csv', KEYS, SCORES, method='test')
+    assert run_cli(['select', '--scores', 'scores.csv', '--keep-ratio', '0.1', '--out', 'keep.txt'],
+                   tmp_path).returncode == 0
+    keep = tmp_path / 'keep.txt'
+    assert read_keep_list(keep) == KEYS[90:]
+    keep.write_text(keep.read_text().replace(KEYS[95], KEYS[5]))  # same count, other subset
+    with pytest.raises(LmdbError, match=r'keep.txt: not the list .*keep.json describes \(its SHA-256 differs\)'):
+        read_keep_list(keep)
+    record = json.loads((tmp_path / 'keep.json').read_text())
+    del record['output_sha256']  # a record from before the digest was kept: the count still tells
+    (tmp_path / 'keep.json').write_text(json.dumps(record))
+    keep.write_text(''.join(f'{k}\n' for k in KEYS[91:]))
+    with pytest.raises(LmdbError, match=r'keep.txt: 9 key\(s\), but .*keep.json records 10 \(kept\)'):
+        read_keep_list(keep)
+    (tmp_path / 'keep.json').write_text(json.dumps({**record, 'tool': 'another tool'}))
+    assert read_keep_list(keep) == KEYS[91:]  # not our record: says nothing about this list
+    (tmp_path / 'keep.json').unlink()
+    assert read_keep_list(keep) == KEYS[91:]  # a hand-written list
+
+
 def dataset_opt(tiny_data: Path, prune: dict | None, batch: int = 4) -> dict:
     opt = {'name': 'tiny', 'type': 'PrunedPairedImageDataset', 'phase': 'train', 'scale': 2, 'gt_size': 32,
            'use_hflip': False, 'use_rot': False, 'io_backend': {'type': 'lmdb'}, 'batch_size_per_gpu': batch,

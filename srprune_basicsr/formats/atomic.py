@@ -119,8 +119,17 @@ def made_by_us(path: str | os.PathLike, provenance: str | os.PathLike | None = N
     if path.is_dir() and not path.is_symlink():
         marker = _tool_record(path / MARKER)
         return marker.get('tool') == TOOL and (kind is None or marker.get('kind') == kind)
-    record = _tool_record(Path(provenance)) if provenance else {}
-    return str(record.get('tool', '')).startswith(TOOL) and record.get('output') == path.name
+    return bool(our_record(path, provenance)) if provenance else False
+
+
+def our_record(path: str | os.PathLike, provenance: str | os.PathLike) -> dict:
+    """The provenance record at ``provenance`` if this package wrote it for the file ``path``, else {}.
+
+    A record that is unreadable, names another tool or another file says nothing about ``path``.
+    """
+    record = _tool_record(Path(provenance))
+    ours = str(record.get('tool', '')).startswith(TOOL) and record.get('output') == Path(path).name
+    return record if ours else {}
 
 
 def check_replaceable(path: Path, overwrite: bool, provenance: Path | None = None, kind: str | None = None) -> None:
@@ -354,15 +363,20 @@ def write_with_provenance(path: str | os.PathLike, text: str, provenance: str | 
     return path
 
 
-def describes(record: dict, path: str | os.PathLike) -> bool:
+def describes(record: dict, path: str | os.PathLike, content: bytes | None = None) -> bool:
     """Whether a provenance record describes the file at ``path`` as it is now.
 
     The file and its record are renamed into place one after the other: a write stopped between
     the two renames leaves the new file beside the old record, whose ``output_sha256`` then differs.
-    Records written before the digest was kept have none and are taken as they are.
+    Records written before the digest was kept have none and are taken as they are. ``content``
+    is the file's bytes when the caller has read them already (the file is then not read again).
     """
     digest = record.get('output_sha256')
-    return digest is None or (Path(path).is_file() and sha256_of(path) == digest)
+    if digest is None:
+        return True
+    if content is not None:
+        return hashlib.sha256(content).hexdigest() == digest
+    return Path(path).is_file() and sha256_of(path) == digest
 
 
 def current_umask() -> int:

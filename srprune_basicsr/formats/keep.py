@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from srprune_basicsr.formats.atomic import write_with_provenance
+from srprune_basicsr.formats.atomic import describes, our_record, write_with_provenance
 from srprune_basicsr.formats.keys import duplicates
 from srprune_basicsr.formats.meta_info import LmdbError
 from srprune_basicsr.version import __version__
@@ -22,8 +22,9 @@ def read_keep_list(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise LmdbError(f'{path}: no such keep list')
+    data = path.read_bytes()
     keys = []
-    for line in path.read_text(encoding='utf-8').splitlines():
+    for line in data.decode('utf-8').splitlines():
         line = line.split('#', 1)[0].strip()
         if line:
             keys.append(line[:-4] if line.endswith('.png') else line)
@@ -32,7 +33,29 @@ def read_keep_list(path: str | os.PathLike) -> list[str]:
     dupes = duplicates(keys)
     if dupes:
         raise LmdbError(f'{path}: {len(dupes)} duplicate key(s), e.g. {dupes[:5]}')
+    _check_described(path, data, len(keys))
     return keys
+
+
+def _check_described(path: Path, data: bytes, count: int) -> None:
+    """A keep list that is not the one its keep.json describes is refused, naming both files.
+
+    A list srprune wrote carries a record (digest and kept count): an edited or half-replaced list
+    would otherwise train on, or rebuild, another subset than the one the record reports. A list
+    written by hand (no record of ours beside it) is taken as it is.
+    """
+    record_path = path.with_suffix('.json')
+    record = our_record(path, record_path)
+    if not record:
+        return
+    if not describes(record, path, data):
+        raise LmdbError(f'{path}: not the list {record_path} describes (its SHA-256 differs): it was edited, or a '
+                        'write stopped between renaming it and its record; select again, or remove the json if '
+                        'the edit was on purpose')
+    kept = record.get('kept')
+    if isinstance(kept, int) and kept != count:
+        raise LmdbError(f'{path}: {count} key(s), but {record_path} records {kept} (kept); select again, or remove '
+                        'the json if the edit was on purpose')
 
 
 def keep_record(kept: int, total: int, **provenance: object) -> dict:

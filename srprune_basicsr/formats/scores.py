@@ -91,7 +91,8 @@ def read_scores(path: str | os.PathLike) -> Scores:
     path = Path(path)
     if not path.is_file():
         raise ScoreFileError(f'{path}: no such score file')
-    text = score_text(path)
+    data = path.read_bytes()
+    text = score_text(path, data)
     _check_line_end(path, text)
     keys, values = [], []
     rows = csv.reader(io.StringIO(text, newline=''))
@@ -118,13 +119,13 @@ def read_scores(path: str | os.PathLike) -> Scores:
     _check(keys, array, str(path))
     meta = read_meta(path)
     _check_count(path, len(keys), meta)
-    _check_described(path, meta)
+    _check_described(path, meta, data)
     return Scores(keys, array, meta, path)
 
 
-def score_text(path: Path) -> str:
-    """The file as UTF-8 text; a binary file (a NUL byte, bytes that are not UTF-8) is refused naming its line."""
-    data = path.read_bytes()
+def score_text(path: Path, data: bytes | None = None) -> str:
+    """The file (``data``: its bytes, if read already) as UTF-8 text; a binary file is refused naming its line."""
+    data = path.read_bytes() if data is None else data
     if b'\0' in data:
         line = data.count(b'\n', 0, data.index(b'\0')) + 1
         raise ScoreFileError(f'{path}:{line}: a NUL byte; this is not a text score file (expected "key,score" rows)')
@@ -172,14 +173,14 @@ def _check_count(path: Path, rows: int, meta: dict) -> None:
                              'cut or was edited; score again, or remove the json if the edit was on purpose')
 
 
-def _check_described(path: Path, meta: dict) -> None:
+def _check_described(path: Path, meta: dict, content: bytes) -> None:
     """A score file that is not the one its scores.json describes (by SHA-256) is refused.
 
     The file and its record are renamed into place one after the other, so a write stopped between
     the two leaves a new file beside the old record; an edited file is caught the same way. Records
     written before the digest was kept have none and are not checked.
     """
-    if meta and not describes(meta, path):
+    if meta and not describes(meta, path, content):
         raise ScoreFileError(f'{path}: not the file {meta_path(path)} describes (its SHA-256 differs): it was edited, '
                              'or a write stopped between renaming it and its record; score again, or remove the '
                              'json if the edit was on purpose')
