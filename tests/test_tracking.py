@@ -119,6 +119,21 @@ def test_tracking_on_normalised_data_is_refused_before_training(tiny_data: Path,
     check_training_options(write_options(tmp_path / 'val.yml', opt))
 
 
+def test_the_tracker_itself_refuses_normalised_data(tiny_data: Path) -> None:
+    """Another repo's train.py builds the tracker without srprune's preflight: the tracker refuses on its own,
+    before it looks for a loader or records anything."""
+    from srprune_basicsr.scoring.tracking import PruneTracker
+
+    opt = train_options(tiny_data, 'du_faces', prune_tracking={'window': 2})
+    opt['datasets']['train'].update(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match=r'^prune_tracking: records the PSNR of each trained sample on \[0, 1\] '
+                                         r'images, but datasets:train normalises them \(mean/std\)'):
+        PruneTracker(None, opt, None)
+    del opt['datasets']['train']['mean'], opt['datasets']['train']['std']
+    with pytest.raises(ValueError, match='no training loader recorded'):  # past the range check
+        PruneTracker(None, opt, None)
+
+
 # ---------------------------------------------------------------------- through `srprune train`
 def tracking_options(data: Path, name: str, total_iter: int = 16, **tracking: object) -> dict:
     """Deterministic training (whole 48 px sub-images, no flips) with a tracking block."""
