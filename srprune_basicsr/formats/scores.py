@@ -123,9 +123,8 @@ def read_scores(path: str | os.PathLike) -> Scores:
     return Scores(keys, array, meta, path)
 
 
-def score_text(path: Path, data: bytes | None = None) -> str:
-    """The file (``data``: its bytes, if read already) as UTF-8 text; a binary file is refused naming its line."""
-    data = path.read_bytes() if data is None else data
+def score_text(path: Path, data: bytes) -> str:
+    """``data`` (the bytes of ``path``) as UTF-8 text; a binary file is refused naming its line."""
     if b'\0' in data:
         line = data.count(b'\n', 0, data.index(b'\0')) + 1
         raise ScoreFileError(f'{path}:{line}: a NUL byte; this is not a text score file (expected "key,score" rows)')
