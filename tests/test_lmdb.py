@@ -127,6 +127,25 @@ def test_cli_error_exits_2_with_the_message(sources: list[Path], tmp_path: Path)
     assert proc.stderr.startswith('srprune lmdb: error:') and 'ghost_s001' in proc.stderr
 
 
+@pytest.mark.parametrize('damaged', ['keep', 'meta'])
+def test_a_keep_list_or_meta_info_that_is_not_text_is_refused_naming_its_line(sources: list[Path], tmp_path: Path,
+                                                                               damaged: str) -> None:
+    keys = [e.key for e in read_meta_info(sources[0])]
+    keep_path = tmp_path / 'keep.txt'
+    keep_path.write_bytes(f'{keys[0]}\n{keys[1]}\n'.encode() + (b'\xff\xfe\n' if damaged == 'keep' else b''))
+    source = tmp_path / 'copy.lmdb'
+    shutil.copytree(sources[0], source)
+    if damaged == 'meta':
+        meta = source / 'meta_info.txt'
+        meta.write_bytes(meta.read_bytes() + b'\x00\x00')
+    before = tree_digest(source)
+    proc = run_cli(['lmdb', 'rebuild', '--src', str(source), '--keep', str(keep_path), '--out', 'out'], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    named = 'keep.txt:3: bytes that are not UTF-8' if damaged == 'keep' else f'meta_info.txt:{len(keys) + 1}: a NUL'
+    assert named in proc.stderr and 'Traceback' not in proc.stderr
+    assert tree_digest(source) == before and not (tmp_path / 'out').exists()
+
+
 def test_existing_output_refused_unless_overwrite(sources: list[Path], tmp_path: Path) -> None:
     keys = [e.key for e in read_meta_info(sources[0])]
     keep = write_keep(tmp_path / 'keep.txt', keys[:3])

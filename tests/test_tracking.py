@@ -90,6 +90,9 @@ def test_history_with_edited_keys_is_refused(tmp_path: Path) -> None:
     (tmp_path / 'h' / 'keys.txt').write_text('k0\nk1\nk2\nk3\nother\n')
     with pytest.raises(HistoryError, match=r'keys\.txt: 5 keys do not match'):
         History.open(tmp_path / 'h')
+    (tmp_path / 'h' / 'keys.txt').write_bytes(b'k0\nk1\n\xff\n')
+    with pytest.raises(HistoryError, match=r'keys\.txt:3: bytes that are not UTF-8 text'):
+        History.open(tmp_path / 'h')
 
 
 @pytest.mark.parametrize('block,message', [

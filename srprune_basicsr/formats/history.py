@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from srprune_basicsr.formats.atomic import atomic_write_text
+from srprune_basicsr.formats.text import utf8_text
 
 FORMAT = 'srprune-history/1'
 HEADER, KEYS, VALUES, SEEN = 'history.json', 'keys.txt', 'psnr.f32', 'seen.u8'
@@ -100,7 +101,8 @@ class History:
         keys_path = root / KEYS
         if not keys_path.is_file():
             raise HistoryError(f'{keys_path}: missing (the column keys of the history)')
-        keys = keys_path.read_text(encoding='utf-8').splitlines()
+        keys = utf8_text(keys_path, keys_path.read_bytes(), HistoryError,
+                         'key list (expected one key per line)').splitlines()
         if len(keys) != header['samples'] or keys_digest(keys) != header['keys_sha256']:
             raise HistoryError(f"{keys_path}: {len(keys)} keys do not match the header's {header['samples']} "
                                f"samples / keys_sha256 in {header_path}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from srprune_basicsr.formats.atomic import describes, our_record, write_with_provenance
 from srprune_basicsr.formats.keys import duplicates
 from srprune_basicsr.formats.meta_info import LmdbError
+from srprune_basicsr.formats.text import utf8_text
 from srprune_basicsr.version import __version__
 
 
@@ -24,7 +25,7 @@ def read_keep_list(path: str | os.PathLike) -> list[str]:
         raise LmdbError(f'{path}: no such keep list')
     data = path.read_bytes()
     keys = []
-    for line in data.decode('utf-8').splitlines():
+    for line in utf8_text(path, data, LmdbError, 'keep list (expected one key per line)').splitlines():
         line = line.split('#', 1)[0].strip()
         if line:
             keys.append(line[:-4] if line.endswith('.png') else line)

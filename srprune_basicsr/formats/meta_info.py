@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from srprune_basicsr.formats.text import utf8_text
+
 META_INFO = 'meta_info.txt'
 
 
@@ -35,18 +37,18 @@ def read_meta_info(lmdb_dir: str | os.PathLike) -> list[MetaEntry]:
     if not path.is_file():
         raise LmdbError(f'{lmdb_dir}: no {META_INFO}, so not a BasicSR LMDB')
     entries = []
-    with open(path, encoding='utf-8') as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            try:
-                shape = tuple(map(int, parts[1][1:-1].split(',')))
-                level = int(parts[2]) if len(parts) > 2 else 1
-                if len(shape) != 3 or parts[1][0] != '(':
-                    raise ValueError
-            except (IndexError, ValueError):
-                raise LmdbError(f'{path}:{line_no}: malformed line {line.rstrip()!r}; expected '
-                                "'<key>.png (h,w,c) <level>'") from None
-            entries.append(MetaEntry(parts[0].split('.')[0], shape, level))
+    text = utf8_text(path, path.read_bytes(), LmdbError, f'{META_INFO} (expected "<key>.png (h,w,c) <level>" lines)')
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            shape = tuple(map(int, parts[1][1:-1].split(',')))
+            level = int(parts[2]) if len(parts) > 2 else 1
+            if len(shape) != 3 or parts[1][0] != '(':
+                raise ValueError
+        except (IndexError, ValueError):
+            raise LmdbError(f'{path}:{line_no}: malformed line {line.rstrip()!r}; expected '
+                            "'<key>.png (h,w,c) <level>'") from None
+        entries.append(MetaEntry(parts[0].split('.')[0], shape, level))
     return entries

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from srprune_basicsr.formats.keys import image_files, key_of_path
 from srprune_basicsr.formats.meta_info import LmdbError, read_meta_info
+from srprune_basicsr.formats.text import utf8_text
 
 FOLDER_PAIRS_CHECKED = 2000  # folder datasets: at most this many pairs, spread evenly, have their headers read
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -128,7 +129,9 @@ def gt_sizes(dataset_opt: dict) -> list[tuple[str, tuple[int, int]]]:
             return []  # no meta_info.txt: BasicSR refuses the LMDB itself
     listed = meta_file(dataset_opt)
     if listed:
-        lines = Path(str(listed)).read_text(encoding='utf-8').splitlines()
+        listed = Path(str(listed))
+        expected = 'meta_info_file (expected one file per line)'
+        lines = utf8_text(listed, listed.read_bytes(), ValueError, expected).splitlines()
         files = [root / re.split(r'[,\s]+', line.strip())[0] for line in lines if line.strip()]
     else:
         files = image_files(root)

@@ -21,6 +21,7 @@ import numpy as np
 
 from srprune_basicsr.formats.atomic import describes, write_with_provenance
 from srprune_basicsr.formats.keys import normalisation_note
+from srprune_basicsr.formats.text import utf8_text
 from srprune_basicsr.version import __version__
 
 HEADER = ['key', 'score']
@@ -92,7 +93,7 @@ def read_scores(path: str | os.PathLike) -> Scores:
     if not path.is_file():
         raise ScoreFileError(f'{path}: no such score file')
     data = path.read_bytes()
-    text = score_text(path, data)
+    text = utf8_text(path, data, ScoreFileError, 'score file (expected "key,score" rows)')
     _check_line_end(path, text)
     keys, values = [], []
     rows = csv.reader(io.StringIO(text, newline=''))
@@ -121,19 +122,6 @@ def read_scores(path: str | os.PathLike) -> Scores:
     _check_count(path, len(keys), meta)
     _check_described(path, meta, data)
     return Scores(keys, array, meta, path)
-
-
-def score_text(path: Path, data: bytes) -> str:
-    """``data`` (the bytes of ``path``) as UTF-8 text; a binary file is refused naming its line."""
-    if b'\0' in data:
-        line = data.count(b'\n', 0, data.index(b'\0')) + 1
-        raise ScoreFileError(f'{path}:{line}: a NUL byte; this is not a text score file (expected "key,score" rows)')
-    try:
-        return data.decode('utf-8')
-    except UnicodeDecodeError as err:
-        line = data.count(b'\n', 0, err.start) + 1
-        raise ScoreFileError(f'{path}:{line}: bytes that are not UTF-8 text; this is not a text score file '
-                             '(expected "key,score" rows)') from None
 
 
 def read_meta(path: Path) -> dict:
