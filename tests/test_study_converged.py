@@ -1,5 +1,6 @@
 """The converged study's machinery: budgets per arm, validation along runs, convergence, fewest steps, Holm."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +283,75 @@ def test_converged_study_script_saves_restores_and_runs_named_arms(tiny_data: Pa
     assert again.returncode == 0 and {line.split(' seed')[0] for line in trained} == {
         'full~1it', 'full~2it', 'random@0.5~1it', 'random@0.5~2it'}
     assert all(line.endswith('done before, skipped') for line in trained)
+    confirm = {**study, 'name': 'study_tiny_conv_confirm', 'seeds': [1]}  # its fresh-seed twin, full data only
+    (repo / 'options' / 'study' / 'tiny_confirm.yml').write_text(yaml.safe_dump(confirm))
+    assert script('run', 'full~2it', STUDY='options/study/tiny_confirm.yml').returncode == 0
+    pooled = script('pool')
+    assert pooled.returncode == 0 and 'saved the pooled tables to docs/results/tiny_conv_pooled' in pooled.stdout
+    md = (repo / 'docs' / 'results' / 'tiny_conv_pooled' / 'study.md').read_text()
+    assert 'study_tiny_conv (seeds 0); study_tiny_conv_confirm (seeds 1)' in md and '(n=2)' in md
+    assert 'left out: full~1it, random@0.5~1it, random@0.5~2it.' in md
+
+
+def test_a_study_and_its_confirmation_pool_their_seeds_for_the_arms_both_ran(tiny_data: Path, tmp_path: Path) -> None:
+    """`srprune study -opt A --pool B`: the shared arms over both studies' seeds, and what pooling may not mix."""
+    import json
+
+    from srprune_basicsr.study.runner import Study
+    from srprune_basicsr.study.statistics import paired_difference
+
+    def options(name: str, seeds: list[int], lr: float = 1e-3) -> dict:
+        return {'name': name, 'scale': 2, 'seeds': seeds, 'keep_ratios': [0.5],
+                'budget': {'total_iter': 1, 'lr': lr},
+                'train_options': str(REPO / 'options' / 'train' / 'train_FSRCNN_x2.yml'),
+                'data': {'dataroot_gt': str(tiny_data / 'train_sub' / 'HR_sub.lmdb'),
+                         'dataroot_lq': str(tiny_data / 'train_sub' / 'LR_bicubic_X2_sub.lmdb')},
+                'benchmarks': {'tiny': str(tiny_data / 'val')}}
+
+    psnr = {('full', 0): 30.00, ('full', 1): 30.10, ('random@0.5', 0): 29.80, ('random@0.5', 1): 29.95,
+            ('full', 3): 30.05, ('full', 4): 30.02, ('random@0.5', 3): 29.90}  # B ran random on seed 3 only
+
+    def finish(opt: dict, arms: tuple[str, ...]) -> None:  # result records as the study writes them
+        (tmp_path / f"{opt['name']}.yml").write_text(yaml.safe_dump(opt))
+        study = Study(opt, tmp_path / 'studies' / opt['name'])
+        for arm, seed in study.pairs():
+            if arm.label in arms and (arm.label, seed) in psnr:
+                path = study.result_path(arm, seed)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({
+                    'arm': arm.label, 'method': arm.method, 'keep_ratio': arm.keep_ratio, 'band': 0.0, 'seed': seed,
+                    'iters': arm.iters, 'recipe': study.recipe(arm, seed), 'online': False, 'steps': 1,
+                    'train_seconds': 1.0,
+                    'benchmarks': {'tiny': {'psnr': psnr[arm.label, seed], 'ssim': 0.9}}}))
+
+    finish(options('a', [0, 1]), ('full', 'random@0.5'))
+    finish(options('b', [3, 4]), ('full', 'random@0.5'))
+    proc = run_cli(['study', '-opt', 'a.yml', '--root', 'studies/a', '--pool', 'b.yml'], tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / 'studies' / 'a_pooled' / 'study.md').read_text()
+    assert 'Pooled over 2 studies: a (seeds 0, 1); b (seeds 3, 4).' in md and 'the picking' in md
+    full = {s: psnr['full', s] for s in (0, 1, 3, 4)}
+    rand = {s: psnr['random@0.5', s] for s in (0, 1, 3)}
+    assert f"| full | {np.mean(list(full.values())):.3f} ± " in md and '(n=4)' in md
+    assert f"| {paired_difference(rand, full).text()} |" in md  # paired over the 3 seeds random has
+    rows = (tmp_path / 'studies' / 'a_pooled' / 'study.csv').read_text().splitlines()
+    assert len(rows) == 1 + 7 and not (tmp_path / 'studies' / 'a_pooled' / 'training_curves.png').exists()
+
+    (tmp_path / 'studies' / 'b' / 'results' / 'random_r0p5_s3.json').unlink()  # b ran full only: random is left out
+    assert run_cli(['study', '-opt', 'a.yml', '--root', 'studies/a', '--pool', 'b.yml'], tmp_path,
+                   timeout=300).returncode == 0
+    md = (tmp_path / 'studies' / 'a_pooled' / 'study.md').read_text()
+    assert 'Arms not run in every study, left out: random@0.5.' in md and '| random@0.5 |' not in md
+
+    for opt, message in ((options('c', [1, 5]), r"seeds \[1\] are in both 'a' and 'c': a run would count twice"),
+                         (options('d', [3, 4], lr=2e-3), r"arm 'full' is not the same recipe in every study")):
+        finish(opt, ('full',))
+        proc = run_cli(['study', '-opt', 'a.yml', '--root', 'studies/a', '--pool', f"{opt['name']}.yml"], tmp_path,
+                       timeout=300)
+        assert proc.returncode == 2 and re.search(message, proc.stderr), proc.stderr
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('mine')
+    proc = run_cli(['study', '-opt', 'a.yml', '--root', 'studies/a', '--pool', 'b.yml', '--pool-root', 'mine'],
+                   tmp_path, timeout=300)
+    assert proc.returncode == 2 and 'no srprune pooling put there' in proc.stderr
+    assert (tmp_path / 'mine' / 'notes.txt').read_text() == 'mine' and len(list((tmp_path / 'mine').iterdir())) == 1

@@ -11,6 +11,8 @@
 #   bash tools/converged_study.sh run [ARM...]    # two shards, one thread each: the budget curve, then every arm
 #                                                 # (or only the arms named, e.g. 'full~16000it' 'sobel@0.25~16000it')
 #   bash tools/converged_study.sh save            # finished runs and the tables -> docs/results/cpu_edsr_x2_converged
+#   bash tools/converged_study.sh pool            # the study and its _confirm twin, seeds pooled, for the arms both
+#                                                 # ran -> docs/results/cpu_edsr_x2_converged_pooled (restore both first)
 # STUDY=options/study/cpu_edsr_x2_converged_confirm.yml does the same for the fresh seeds 3-5
 # (saved to the docs/results folder named after it, with _confirm); SHARDS (2) sets the runs trained at once.
 set -euo pipefail
@@ -67,6 +69,15 @@ case "${1:-}" in
     done
     for f in "studies/$NAME"/*.png; do cp "$f" "$DOCS/"; done
     echo "saved $(ls "$DOCS/runs" | wc -l) runs and the tables to $DOCS" ;;
+  pool)
+    CONFIRM=${CONFIRM:-${OPT%.yml}_confirm.yml}
+    [ -f "$CONFIRM" ] || { echo "CONFIRM: no option file $CONFIRM (the fresh-seed twin of $OPT)" >&2; exit 2; }
+    $SRPRUNE study -opt "$OPT" --pool "$CONFIRM" --pool-root "studies/${NAME}_pooled"
+    mkdir -p "${DOCS}_pooled"
+    for f in "studies/${NAME}_pooled"/study*.csv "studies/${NAME}_pooled"/*.md "studies/${NAME}_pooled"/*.png; do
+      cp "$f" "${DOCS}_pooled/"
+    done
+    echo "saved the pooled tables to ${DOCS}_pooled" ;;
   *)
-    echo "usage: $0 data DATA_DIR | restore | run [ARM...] | save" >&2; exit 2 ;;
+    echo "usage: $0 data DATA_DIR | restore | run [ARM...] | save | pool" >&2; exit 2 ;;
 esac

@@ -53,6 +53,10 @@ def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
     if args.tables and (args.arms or args.shard):
         raise ValueError('--tables writes the tables of every finished run and trains nothing: --arms and --shard '
                          'do not apply to it')
+    if args.pool:
+        return pool_studies(args)
+    if args.pool_root:
+        raise ValueError('--pool-root is where --pool writes; give --pool OPT too')
     shard = args.shard or slurm_array_shard(os.environ) or (0, 1)
     study = Study(load_study(args.opt), args.root)
     if shard != (0, 1):
@@ -62,6 +66,21 @@ def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
     else:
         study.run(shard=shard, arms=args.arms)
     print(f'study -> {study.root}/study.md (+ study.csv, psnr_vs_ratio_*.png, training_curves.png)')
+    return 0
+
+
+def pool_studies(args: argparse.Namespace) -> int:
+    """``--pool``: the tables of this study's runs and the other studies', seeds pooled (trains nothing)."""
+    from srprune_basicsr.study.pooling import write_pooled
+    from srprune_basicsr.study.runner import Study, load_study
+
+    if args.arms or args.shard or args.tables:
+        raise ValueError('--pool writes pooled tables of finished runs and trains nothing: --arms, --shard and '
+                         '--tables do not apply to it')
+    studies = [Study(load_study(args.opt), args.root)] + [Study(load_study(opt)) for opt in args.pool]
+    root = args.pool_root or studies[0].root.parent / f"{studies[0].study['name']}_pooled"
+    written = write_pooled(studies, root)
+    print(f"pooled -> {written['md']} (+ study.csv and plots)")
     return 0
 
 
@@ -77,6 +96,11 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument('--arms', nargs='+', default=None, metavar='PATTERN',
                    help='run only the arms whose label matches a pattern (e.g. full "random@*"), such as the random '
                    'yardstick before any rule; the tables still count every finished run')
+    p.add_argument('--pool', nargs='+', default=None, metavar='OPT',
+                   help='write the tables of this study and these studies (say its fresh-seed confirmation) with '
+                   'their seeds pooled, for the arms every study trains the same way; trains nothing')
+    p.add_argument('--pool-root', default=None, metavar='DIR',
+                   help='folder of the pooled tables (default: studies/<name>_pooled)')
     p.add_argument('--tables', action='store_true',
                    help='only write the tables and plots from the runs finished so far (train nothing)')
     p.set_defaults(func=cmd_study)

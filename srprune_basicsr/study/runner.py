@@ -299,7 +299,19 @@ class Study:
 
     def recipe(self, arm: Arm, seed: int) -> str:
         """A fingerprint of what a run trains (network, optimizer, budget, data, seed, subset rule)."""
-        opt = self.training_options(arm, seed, None)
+        return self._fingerprint(arm, seed, self.training_options(arm, seed, None))
+
+    def design(self, arm: Arm) -> str:
+        """A fingerprint of what an arm trains whatever its seed and run name (both set alike).
+
+        Two studies whose arm has the same design ran the same recipe on other seeds, so their runs
+        can be pooled (``study.pooling``).
+        """
+        opt = self.training_options(arm, 0, None)
+        opt.pop('name')  # the run name carries the study name
+        return self._fingerprint(arm, 0, opt)
+
+    def _fingerprint(self, arm: Arm, seed: int, opt: dict) -> str:
         opt.pop('logger')  # checkpoint and print frequencies do not change what is trained
         spec = (self.study.get('methods') or {}).get(arm.method) or {}
         # more bands or ratios add arms; they do not change the runs already made
@@ -451,6 +463,16 @@ class Study:
                 print(f'{arm.label} seed {seed}: {scores}', flush=True)
         return self.tables(log)
 
+    def finished_results(self) -> list[dict]:
+        """The result record of every finished run in the folder (all shards'), each checked against its recipe."""
+        results = []
+        for arm, seed in self.pairs():
+            out = self.result_path(arm, seed)
+            if out.is_file():
+                self._check_recipe(out, self.recipe(arm, seed))
+                results.append(json.loads(out.read_text()))
+        return results
+
     def tables(self, log: bool = True, refuse_empty: bool = False) -> list[dict]:
         """Table every finished run in the folder (all shards' results, each checked); train nothing.
 
@@ -463,12 +485,7 @@ class Study:
                                     '(run the study first, or give its --root)')
         if refuse_empty:  # --tables alone: not over the tables of a running study with other options
             self.hold_definition()
-        results = []
-        for arm, seed in self.pairs():  # other shards' results too, each checked as this shard's were
-            out = self.result_path(arm, seed)
-            if out.is_file():
-                self._check_recipe(out, self.recipe(arm, seed))
-                results.append(json.loads(out.read_text()))
+        results = self.finished_results()
         write_outputs(results, self.root, list(self.study['benchmarks']))
         missing = len(self.pairs()) - len(results)
         if missing and log:

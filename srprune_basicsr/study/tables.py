@@ -612,9 +612,9 @@ def plot_compute(results: list[dict], bench: str, path: Path) -> bool:
     return True
 
 
-def study_md(results: list[dict], benchmarks: list[str]) -> str:
+def study_md(results: list[dict], benchmarks: list[str], note: str = '') -> str:
     records = {r['arm']: r for r in results}
-    lines = ['# Study', '',
+    lines = ['# Study', '', *([note, ''] if note else []),
              'PSNR (Y, border = scale): mean over seeds ± the 95% interval of that mean. Δ random (against the '
              'random subset of the same keep ratio) and Δ full: the mean of the per-seed differences (the same '
              'seed starts both runs from the same weights), its 95% Student-t interval over seeds, and the seeds '
@@ -795,12 +795,17 @@ def plot_training(root: Path, results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_outputs(results: list[dict], root: Path, benchmarks: list[str]) -> dict[str, Path]:
-    written = {'csv': root / 'study.csv', 'images': root / 'study_images.csv', 'md': root / 'study.md',
-               'training': root / 'training_curves.png'}
+def write_outputs(results: list[dict], root: Path, benchmarks: list[str], note: str = '',
+                  training_curves: bool = True) -> dict[str, Path]:
+    """study.csv, study_images.csv, study.md (``note`` its first paragraph) and the plots, in ``root``.
+
+    ``training_curves``: the loss plot reads the runs' logs under ``root/experiments`` (a pooled
+    folder has none).
+    """
+    written = {'csv': root / 'study.csv', 'images': root / 'study_images.csv', 'md': root / 'study.md'}
     atomic_write_text(written['csv'], study_csv(results, benchmarks))
     atomic_write_text(written['images'], study_images_csv(results, benchmarks))
-    atomic_write_text(written['md'], study_md(results, benchmarks))
+    atomic_write_text(written['md'], study_md(results, benchmarks, note))
     for bench in benchmarks:
         written[bench] = root / f'psnr_vs_ratio_{bench}.png'
         plot_ratio(results, bench, written[bench])
@@ -824,5 +829,7 @@ def write_outputs(results: list[dict], root: Path, benchmarks: list[str]) -> dic
         path = root / f'gain_vs_random_{method}.png'
         if plot_gain(results, method, benchmarks, path):
             written[f'gain_{method}'] = path
-    plot_training(root, results, written['training'])
+    if training_curves:
+        written['training'] = root / 'training_curves.png'
+        plot_training(root, results, written['training'])
     return written
