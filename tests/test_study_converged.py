@@ -329,7 +329,7 @@ def test_a_study_and_its_confirmation_pool_their_seeds_for_the_arms_both_ran(tin
     proc = run_cli(['study', '-opt', 'a.yml', '--root', 'studies/a', '--pool', 'b.yml'], tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     md = (tmp_path / 'studies' / 'a_pooled' / 'study.md').read_text()
-    assert 'Pooled over 2 studies: a (seeds 0, 1); b (seeds 3, 4).' in md and 'the picking' in md
+    assert 'Pooled over 2 studies: a (seeds 0, 1); b (seeds 3, 4).' in md and 'nominal 95% coverage' in md
     full = {s: psnr['full', s] for s in (0, 1, 3, 4)}
     rand = {s: psnr['random@0.5', s] for s in (0, 1, 3)}
     assert f"| full | {np.mean(list(full.values())):.3f} ± " in md and '(n=4)' in md

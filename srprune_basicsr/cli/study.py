@@ -71,15 +71,14 @@ def cmd_study(args: argparse.Namespace, rest: list[str]) -> int:
 
 def pool_studies(args: argparse.Namespace) -> int:
     """``--pool``: the tables of this study's runs and the other studies', seeds pooled (trains nothing)."""
-    from srprune_basicsr.study.pooling import write_pooled
+    from srprune_basicsr.study.pooling import default_root, write_pooled
     from srprune_basicsr.study.runner import Study, load_study
 
     if args.arms or args.shard or args.tables:
         raise ValueError('--pool writes pooled tables of finished runs and trains nothing: --arms, --shard and '
                          '--tables do not apply to it')
     studies = [Study(load_study(args.opt), args.root)] + [Study(load_study(opt)) for opt in args.pool]
-    root = args.pool_root or studies[0].root.parent / f"{studies[0].study['name']}_pooled"
-    written = write_pooled(studies, root)
+    written = write_pooled(studies, args.pool_root or default_root(studies[0]))
     print(f"pooled -> {written['md']} (+ study.csv and plots)")
     return 0
 
@@ -98,9 +97,10 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type) -> None:
                    'yardstick before any rule; the tables still count every finished run')
     p.add_argument('--pool', nargs='+', default=None, metavar='OPT',
                    help='write the tables of this study and these studies (say its fresh-seed confirmation) with '
-                   'their seeds pooled, for the arms every study trains the same way; trains nothing')
+                   'their seeds pooled, for the arms every study trains the same way; trains nothing (--root '
+                   'names this study\'s folder; each OPT study is read from studies/<its name>)')
     p.add_argument('--pool-root', default=None, metavar='DIR',
-                   help='folder of the pooled tables (default: studies/<name>_pooled)')
+                   help='folder of the pooled tables (default: <name>_pooled beside this study\'s folder)')
     p.add_argument('--tables', action='store_true',
                    help='only write the tables and plots from the runs finished so far (train nothing)')
     p.set_defaults(func=cmd_study)

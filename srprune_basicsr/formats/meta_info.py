@@ -5,6 +5,7 @@ BasicSR takes the text before the first dot as the key, so keys must not contain
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ def read_meta_info(lmdb_dir: str | os.PathLike) -> list[MetaEntry]:
         raise LmdbError(f'{lmdb_dir}: no {META_INFO}, so not a BasicSR LMDB')
     entries = []
     text = utf8_text(path, path.read_bytes(), LmdbError, f'{META_INFO} (expected "<key>.png (h,w,c) <level>" lines)')
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(io.StringIO(text, newline=None), 1):  # the line ends BasicSR's open() reads
         if not line.strip():
             continue
         parts = line.split()

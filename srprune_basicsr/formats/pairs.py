@@ -129,9 +129,9 @@ def gt_sizes(dataset_opt: dict) -> list[tuple[str, tuple[int, int]]]:
             return []  # no meta_info.txt: BasicSR refuses the LMDB itself
     listed = meta_file(dataset_opt)
     if listed:
-        listed = Path(str(listed))
+        listing = Path(str(listed))
         expected = 'meta_info_file (expected one file per line)'
-        lines = utf8_text(listed, listed.read_bytes(), ValueError, expected).splitlines()
+        lines = utf8_text(listing, listing.read_bytes(), ValueError, expected).splitlines()
         files = [root / re.split(r'[,\s]+', line.strip())[0] for line in lines if line.strip()]
     else:
         files = image_files(root)

@@ -1,4 +1,5 @@
-"""Text files that users hand us (keep lists, score files, meta_info.txt): read as UTF-8 or refused.
+"""Text files that users hand us, read as UTF-8 or refused: keep lists, score files, an LMDB's
+meta_info.txt, a folder dataset's meta_info_file and a tracking history's keys.txt.
 
 A binary or wrongly encoded file would otherwise surface as a bare ``UnicodeDecodeError`` with no
 file name; the refusal names the file and the line where the text stops being text.

@@ -28,11 +28,10 @@ def _check_poolable(studies: Sequence[Study]) -> None:
     if len(set(names)) < len(names):
         raise ValueError(f'pooling: a study is given twice ({names})')
     first = studies[0]
-    for other in studies[1:]:
-        if list(other.study['benchmarks']) != list(first.study['benchmarks']):
-            raise ValueError(f"pooling: study {other.study['name']!r} has benchmarks "
-                             f"{list(other.study['benchmarks'])}, study {first.study['name']!r} "
-                             f"{list(first.study['benchmarks'])}; pool studies "
+    for other in studies[1:]:  # names and folders: the fingerprint compares them too, less readably
+        if sorted(other.study['benchmarks'].items()) != sorted(first.study['benchmarks'].items()):
+            raise ValueError(f"pooling: study {other.study['name']!r} has benchmarks {other.study['benchmarks']}, "
+                             f"study {first.study['name']!r} {first.study['benchmarks']}; pool studies "
                              'evaluated on the same benchmarks')
     for i, one in enumerate(studies):
         for other in studies[i + 1:]:
@@ -78,14 +77,22 @@ def pooled_note(studies: Sequence[Study], results: list[dict], left_out: list[st
     for study in studies:
         seeds = sorted({r['seed'] for r in results if r['seed'] in study.seeds})
         parts.append(f"{study.study['name']} (seeds {', '.join(map(str, seeds)) or 'none finished'})")
-    note = (f'Pooled over {len(studies)} studies: {"; ".join(parts)}. Each arm here is the same recipe in every '
-            f'study apart from the seed. The seeds of {studies[0].study["name"]} are those its rules were picked '
-            'on, so these intervals include the picking: the test on fresh seeds is the later studies\' own '
-            'tables. The pooled intervals are narrower because they count more seeds, not because they are freer '
-            'of that choice.')
+    note = (f'Pooled over {len(studies)} studies: {"; ".join(parts)}. Each arm here has the same training '
+            'options, data, subset rule, benchmarks and validation steps in every study, apart from the seed '
+            '(wall-clock times may come from other sittings or machines). Where arms were picked as best on the '
+            f'seeds of one of these studies (for a confirmation, the first: {studies[0].study["name"]}), a '
+            'picked arm\'s pooled mean keeps part of the luck that picked it and its interval does not have '
+            'its nominal 95% coverage; the test on fresh seeds is the confirmation\'s own tables. More seeds '
+            'usually narrow an interval; they do not remove that bias. The Multiplicity section\'s family is '
+            'the comparisons shown here, not the arms the picked ones were chosen from.')
     if left_out:
         note += f' Arms not run in every study, left out: {", ".join(left_out)}.'
     return note
+
+
+def default_root(study: Study) -> Path:
+    """Where the pooled tables of ``study`` and its confirmations go: ``<name>_pooled`` beside its folder."""
+    return study.root.parent / f"{study.study['name']}_pooled"
 
 
 def write_pooled(studies: Sequence[Study], root: str | Path) -> dict[str, Path]:
@@ -102,6 +109,8 @@ def write_pooled(studies: Sequence[Study], root: str | Path) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     if not made_by_us(root, kind=POOLED_KIND):
         write_marker(root, POOLED_KIND)
+    for old in root.glob('*.png'):  # plots of arms an earlier pooling had and this one has not
+        old.unlink()
     benchmarks = list(studies[0].study['benchmarks'])
     return write_outputs(results, root, benchmarks, note=pooled_note(studies, results, left_out),
                          training_curves=False)

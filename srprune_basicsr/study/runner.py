@@ -309,9 +309,13 @@ class Study:
         """
         opt = self.training_options(arm, 0, None)
         opt.pop('name')  # the run name carries the study name
+        # the checkpoints validated along a run: pooled runs must share them (best-checkpoint tables)
+        opt['checkpoint_every'] = opt['logger']['save_checkpoint_freq']
         return self._fingerprint(arm, 0, opt)
 
     def _fingerprint(self, arm: Arm, seed: int, opt: dict) -> str:
+        """The digest of ``opt`` (the training options as the caller wants them compared; changed here),
+        the subset rule of ``seed``, the method's options and the benchmarks."""
         opt.pop('logger')  # checkpoint and print frequencies do not change what is trained
         spec = (self.study.get('methods') or {}).get(arm.method) or {}
         # more bands or ratios add arms; they do not change the runs already made
