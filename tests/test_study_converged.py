@@ -113,6 +113,28 @@ def test_converged_budget_is_the_smallest_whose_gain_from_three_quarters_passes(
     assert converged_budget(fake_runs(runs, {}), ['Set5', 'BSD100']) is None
 
 
+def test_a_fixed_reference_budget_keeps_the_comparisons_where_the_study_made_them(tmp_path: Path) -> None:
+    """budget:reference_iter: a confirmation's own full-data runs converge earlier, its comparisons stay at B."""
+    runs = {'full~600it': seeds_of(30.29), 'full~800it': seeds_of(30.30, (0.0, 0.002, 0.001)),
+            'full~1200it': seeds_of(30.30), 'rule@0.5~1200it': seeds_of(30.1), 'random@0.5~1200it': seeds_of(30.0)}
+    results = fake_runs(runs, {}, benchmarks=('BSD100',))
+    assert converged_budget(results, ['BSD100']) == 800  # found from these runs alone
+    assert '3 comparisons at 800 iterations' not in '\n'.join(multiplicity_md(results, ['BSD100']))
+    fixed = '\n'.join(multiplicity_md(results, ['BSD100'], 1200) + fewest_steps_md(results, ['BSD100'], 1200)
+                      + convergence_md(results, ['BSD100'], 1200))
+    assert '3 comparisons at 1200 iterations' in fixed and 'Fewest steps to full data at 1200 iterations' in fixed
+    assert 'Converged budget B = 800 iterations.' in fixed
+    assert 'The comparisons below are at B = 1200 iterations, which the study fixes' in fixed
+    path = tmp_path / 'study.yml'
+    for value in (1000, '1200', True):
+        path.write_text(yaml.safe_dump({'name': 's', 'scale': 2, 'train_options': 'x.yml', 'data': {},
+                                        'benchmarks': {}, 'budget': {'total_iter': [800, 1200],
+                                                                     'reference_iter': value}}))
+        with pytest.raises(ValueError, match=rf'{path}: budget:reference_iter must be one of budget:total_iter '
+                                             r'\[800, 1200\]'):
+            load_study(path)
+
+
 def test_fewest_steps_needs_the_lower_bound_within_the_margin_on_every_benchmark() -> None:
     runs = {'full~400it': seeds_of(29.9), 'full~800it': seeds_of(30.0),
             'rule~400it': seeds_of(29.99, (0.0, 0.003, -0.002)), 'rule~800it': seeds_of(30.0),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from srprune_basicsr.formats.atomic import UnsafeOutputError, check_apart, made_by_us, write_marker
 from srprune_basicsr.study.runner import Study
-from srprune_basicsr.study.tables import write_outputs
+from srprune_basicsr.study.tables import reference_budget, write_outputs
 
 POOLED_KIND = 'pooled study'
 
@@ -113,4 +113,13 @@ def write_pooled(studies: Sequence[Study], root: str | Path) -> dict[str, Path]:
         old.unlink()
     benchmarks = list(studies[0].study['benchmarks'])
     return write_outputs(results, root, benchmarks, note=pooled_note(studies, results, left_out),
-                         training_curves=False)
+                         training_curves=False, reference=first_budget(studies[0], benchmarks))
+
+
+def first_budget(study: Study, benchmarks: list[str]) -> int:
+    """The B of the first study (fixed, or found from its own runs): pooled comparisons are made where it made them.
+
+    Pooled full-data runs could meet the convergence criterion at another budget, which would move
+    every comparison away from the one the confirmation tests.
+    """
+    return study.reference_iter or reference_budget(study.finished_results(), benchmarks)

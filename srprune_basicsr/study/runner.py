@@ -44,7 +44,7 @@ from srprune_basicsr.study.evaluate import evaluate_checkpoint
 STUDY_KEYS = {'imports', 'name', 'scale', 'train_options', 'network_g', 'data', 'benchmarks', 'budget', 'seeds',
               'keep_ratios', 'methods', 'distilled', 'random_like_distilled', 'num_gpu'}
 BUDGET_KEYS = {'total_iter', 'batch_size', 'gt_size', 'num_worker', 'lr', 'schedule', 'checkpoint_freq',
-               'compute_arms', 'val_every'}
+               'compute_arms', 'val_every', 'reference_iter'}
 
 
 def load_study(path: str | os.PathLike) -> dict:
@@ -59,6 +59,7 @@ def load_study(path: str | os.PathLike) -> dict:
     check_keys(study.get('budget') or {}, BUDGET_KEYS, str(path), 'budget ')
     check_arms(study, str(path))
     validation_interval(study, str(path))
+    reference_iter(study, str(path))
     for method, spec in (study.get('methods') or {}).items():
         if not spec or sum(k in spec for k in ('scores', 'score', 'online')) != 1:
             raise ValueError(f'{path}: methods:{method} needs exactly one of "scores" (a scores.csv), "score" '
@@ -66,6 +67,22 @@ def load_study(path: str | os.PathLike) -> dict:
     if 'debug' in study['name']:
         raise ValueError(f'{path}: "debug" in a name changes BasicSR\'s logging; rename the study')
     return study
+
+
+def reference_iter(study: dict, source: str) -> int | None:
+    """``budget: reference_iter``: the budget B every table compares at, fixed (None: found from full data).
+
+    A study finds B itself (the converged budget, else the largest). Its fresh-seed confirmation
+    tests the claims made at that B, so it names B here: with its own full-data runs it could find
+    another B and compare everything elsewhere.
+    """
+    value = (study.get('budget') or {}).get('reference_iter')
+    if value is None:
+        return None
+    budgets = iteration_budgets(study)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in budgets:
+        raise ValueError(f'{source}: budget:reference_iter must be one of budget:total_iter {budgets}, got {value!r}')
+    return value
 
 
 def validation_interval(study: dict, source: str) -> int | None:
@@ -98,6 +115,7 @@ class Study:
         self.seeds = [int(s) for s in study.get('seeds', [0])]
         self.budget = study.get('budget') or {}
         self.val_every = validation_interval(study, f"study {study['name']}")
+        self.reference_iter = reference_iter(study, f"study {study['name']}")
         self.keys = root_keys(study['data']['dataroot_gt'])
         self.template = load_yaml(study['train_options'], 'training option file')
         # the study's network_g keys override the template's (e.g. a smaller width, a bicubic skip)
@@ -490,7 +508,7 @@ class Study:
         if refuse_empty:  # --tables alone: not over the tables of a running study with other options
             self.hold_definition()
         results = self.finished_results()
-        write_outputs(results, self.root, list(self.study['benchmarks']))
+        write_outputs(results, self.root, list(self.study['benchmarks']), reference=self.reference_iter)
         missing = len(self.pairs()) - len(results)
         if missing and log:
             print(f'{missing} of {len(self.pairs())} runs not finished yet (other shards?): tables are partial',

@@ -373,7 +373,7 @@ def converged_budget(results: list[dict], benchmarks: list[str]) -> int | None:
     return min(passing) if passing else None
 
 
-def convergence_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+def convergence_md(results: list[dict], benchmarks: list[str], reference: int | None = None) -> list[str]:
     """The Convergence section: full data at each budget, its gain from 0.75 B to B, and the converged budget."""
     fulls = _full_by_budget(results)
     if len(fulls) < 2:
@@ -396,16 +396,20 @@ def convergence_md(results: list[dict], benchmarks: list[str]) -> list[str]:
             verdict = 'yes' if is_converged(gains[bench][(small, big)]) else 'no'
             lines.append(f'| {small} → {big} | ' + ' | '.join(cells) + f' | {verdict} |')
     lines += ['', f'Converged budget B = {found} iterations.' if found else
-              'No budget run so far meets the criterion: full data has not converged within these budgets.', '']
-    return lines
+              'No budget run so far meets the criterion: full data has not converged within these budgets.']
+    if reference and reference != found:
+        lines.append(f'The comparisons below are at B = {reference} iterations, which the study fixes '
+                     '(budget:reference_iter).')
+    return lines + ['']
 
 
-def reference_budget(results: list[dict], benchmarks: list[str]) -> int:
-    """B for the comparisons against full data: the converged budget, else the largest."""
-    return converged_budget(results, benchmarks) or max(int(r.get('iters') or 0) for r in results)
+def reference_budget(results: list[dict], benchmarks: list[str], reference: int | None = None) -> int:
+    """B for the comparisons against full data: ``reference`` where the study fixes it, else the converged
+    budget, else the largest."""
+    return reference or converged_budget(results, benchmarks) or max(int(r.get('iters') or 0) for r in results)
 
 
-def fewest_steps_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+def fewest_steps_md(results: list[dict], benchmarks: list[str], reference: int | None = None) -> list[str]:
     """Per arm, the fewest steps at which it is within WITHIN_FULL dB of full data at B on every benchmark.
 
     "Within" means the lower bound of Δ full@B (paired by seed) is at least -WITHIN_FULL on each benchmark:
@@ -413,7 +417,7 @@ def fewest_steps_md(results: list[dict], benchmarks: list[str]) -> list[str]:
     against full data's run at B.
     """
     timed = [r for r in results if r.get('steps')]
-    budget = reference_budget(results, benchmarks)
+    budget = reference_budget(results, benchmarks, reference)
     full = f'full~{budget}it' if budget else 'full'
     if not timed or not any(r['arm'] == full for r in timed):
         return []
@@ -450,13 +454,13 @@ def fewest_steps_md(results: list[dict], benchmarks: list[str]) -> list[str]:
     return lines
 
 
-def multiplicity_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+def multiplicity_md(results: list[dict], benchmarks: list[str], reference: int | None = None) -> list[str]:
     """Holm's adjustment over the study's family: every Δ random and Δ full at the reference budget and benchmark.
 
     The per-comparison intervals of the tables are not adjusted; with many arms some interval excludes 0
     by chance. A comparison that still holds after Holm holds for the whole family at FAMILY_LEVEL.
     """
-    budget = reference_budget(results, benchmarks)
+    budget = reference_budget(results, benchmarks, reference)
     at = [r for r in results if int(r.get('iters') or 0) == budget]
     family = []
     for bench in benchmarks:
@@ -482,14 +486,14 @@ def multiplicity_md(results: list[dict], benchmarks: list[str]) -> list[str]:
     return lines
 
 
-def best_checkpoint_md(results: list[dict], benchmarks: list[str]) -> list[str]:
+def best_checkpoint_md(results: list[dict], benchmarks: list[str], reference: int | None = None) -> list[str]:
     """Each arm's best checkpoint along training at B against full data's last one, paired by seed.
 
     A small subset trained to the end can score lower than it did midway (it overfits), so its last
     checkpoint understates what stopping early would give. The best checkpoint is picked on the
     benchmark itself (per benchmark and seed): an upper bound on early stopping with a held-out set.
     """
-    budget = reference_budget(results, benchmarks)
+    budget = reference_budget(results, benchmarks, reference)
     at = [r for r in results if int(r.get('iters') or 0) == budget and r.get('curve')]
     full = f'full~{budget}it' if budget else 'full'
     if not at:
@@ -612,7 +616,7 @@ def plot_compute(results: list[dict], bench: str, path: Path) -> bool:
     return True
 
 
-def study_md(results: list[dict], benchmarks: list[str], note: str = '') -> str:
+def study_md(results: list[dict], benchmarks: list[str], note: str = '', reference: int | None = None) -> str:
     records = {r['arm']: r for r in results}
     lines = ['# Study', '', *([note, ''] if note else []),
              'PSNR (Y, border = scale): mean over seeds ± the 95% interval of that mean. Δ random (against the '
@@ -631,11 +635,11 @@ def study_md(results: list[dict], benchmarks: list[str], note: str = '') -> str:
         lines.append('')
     lines += yardstick_md(results, benchmarks)
     lines += iterations_md(results, benchmarks)
-    lines += convergence_md(results, benchmarks)
+    lines += convergence_md(results, benchmarks, reference)
     lines += compute_md(results, benchmarks)
-    lines += fewest_steps_md(results, benchmarks)
-    lines += multiplicity_md(results, benchmarks)
-    lines += best_checkpoint_md(results, benchmarks)
+    lines += fewest_steps_md(results, benchmarks, reference)
+    lines += multiplicity_md(results, benchmarks, reference)
+    lines += best_checkpoint_md(results, benchmarks, reference)
     ratios, count = pairing_gain(results, benchmarks)
     lines += ['## Pairing by seed', '']
     if ratios:
@@ -796,8 +800,10 @@ def plot_training(root: Path, results: list[dict], path: Path) -> None:
 
 
 def write_outputs(results: list[dict], root: Path, benchmarks: list[str], note: str = '',
-                  training_curves: bool = True) -> dict[str, Path]:
+                  training_curves: bool = True, reference: int | None = None) -> dict[str, Path]:
     """study.csv, study_images.csv, study.md (``note`` its first paragraph) and the plots, in ``root``.
+
+    ``reference``: the budget B the comparisons are made at, where the study fixes it.
 
     ``training_curves``: the loss plot reads the runs' logs under ``root/experiments`` (a pooled
     folder has none).
@@ -805,7 +811,7 @@ def write_outputs(results: list[dict], root: Path, benchmarks: list[str], note: 
     written = {'csv': root / 'study.csv', 'images': root / 'study_images.csv', 'md': root / 'study.md'}
     atomic_write_text(written['csv'], study_csv(results, benchmarks))
     atomic_write_text(written['images'], study_images_csv(results, benchmarks))
-    atomic_write_text(written['md'], study_md(results, benchmarks, note))
+    atomic_write_text(written['md'], study_md(results, benchmarks, note, reference))
     for bench in benchmarks:
         written[bench] = root / f'psnr_vs_ratio_{bench}.png'
         plot_ratio(results, bench, written[bench])
