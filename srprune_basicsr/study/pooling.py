@@ -63,10 +63,8 @@ def shared_arms(studies: Sequence[Study], finished: Sequence[list[dict]]) -> tup
     return shared, left_out
 
 
-def pooled_results(studies: Sequence[Study]) -> tuple[list[dict], list[str]]:
-    """Every finished run of the arms all studies ran, from every study; and the finished arms left out."""
-    _check_poolable(studies)
-    finished = [study.finished_results() for study in studies]
+def pooled_results(studies: Sequence[Study], finished: Sequence[list[dict]]) -> tuple[list[dict], list[str]]:
+    """Every finished run (``finished``: each study's) of the arms all studies ran; and the finished arms left out."""
     shared, left_out = shared_arms(studies, finished)
     return [r for results in finished for r in results if r['arm'] in shared], left_out
 
@@ -97,7 +95,9 @@ def default_root(study: Study) -> Path:
 
 def write_pooled(studies: Sequence[Study], root: str | Path) -> dict[str, Path]:
     """Tables and plots of the pooled runs in ``root`` (a new folder, or one a pooling made before)."""
-    results, left_out = pooled_results(studies)
+    _check_poolable(studies)
+    finished = [study.finished_results() for study in studies]  # read and checked once
+    results, left_out = pooled_results(studies, finished)
     if not results:
         raise FileNotFoundError('pooling: none of the shared arms has a finished run in '
                                 + ', '.join(str(s.root) for s in studies))
@@ -112,14 +112,8 @@ def write_pooled(studies: Sequence[Study], root: str | Path) -> dict[str, Path]:
     for old in root.glob('*.png'):  # plots of arms an earlier pooling had and this one has not
         old.unlink()
     benchmarks = list(studies[0].study['benchmarks'])
+    # the first study's B (fixed, or found from its own runs): pooled full-data runs could meet the
+    # convergence criterion at another budget and move every comparison away from the one confirmed
+    reference = studies[0].reference_iter or reference_budget(finished[0], benchmarks)
     return write_outputs(results, root, benchmarks, note=pooled_note(studies, results, left_out),
-                         training_curves=False, reference=first_budget(studies[0], benchmarks))
-
-
-def first_budget(study: Study, benchmarks: list[str]) -> int:
-    """The B of the first study (fixed, or found from its own runs): pooled comparisons are made where it made them.
-
-    Pooled full-data runs could meet the convergence criterion at another budget, which would move
-    every comparison away from the one the confirmation tests.
-    """
-    return study.reference_iter or reference_budget(study.finished_results(), benchmarks)
+                         training_curves=False, reference=reference)
